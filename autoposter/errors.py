@@ -1,0 +1,100 @@
+"""Every error autoposter raises on purpose.
+
+::
+
+    AutoposterError
+    ├── ConfigError            names the key path: "accounts.ville_bsky.handle"
+    ├── StorageError
+    ├── FeedError(url)         recorded per feed; the cycle goes on
+    │   ├── FetchError
+    │   └── ParseError
+    ├── PublishError(account)  retryable = False by default
+    │   ├── AuthError          pauses the account
+    │   ├── RejectedError      this post refused (too long, invalid): failed, not retried
+    │   ├── RateLimitedError   retryable; retry_after seconds
+    │   └── UnavailableError   retryable; timeouts, 5xx, connection errors
+    └── PluginError            unknown type, import failure, duplicate name
+
+Dependencies' exceptions are translated into these once, at the boundary
+where the dependency is called (``raise ... from e``). Callers branch on
+``PublishError.retryable``, never on a list of classes.
+"""
+
+from __future__ import annotations
+
+
+class AutoposterError(Exception):
+    """The root of every error autoposter raises on purpose."""
+
+
+class ConfigError(AutoposterError):
+    """The configuration is wrong; ``path`` names the key at fault."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class StorageError(AutoposterError):
+    """The database could not be read or written."""
+
+
+class FeedError(AutoposterError):
+    """A feed could not be fetched or read; ``url`` names it."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        self.message = message
+        super().__init__(f"{url}: {message}")
+
+
+class FetchError(FeedError):
+    """The feed could not be downloaded (network, HTTP status, size, scheme)."""
+
+    def __init__(self, url: str, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(url, message)
+
+
+class ParseError(FeedError):
+    """The downloaded body is not a feed autoposter can read, or reading it took too long."""
+
+
+class PublishError(AutoposterError):
+    """A post could not be made on ``account``."""
+
+    retryable: bool = False
+
+    def __init__(self, account: str, message: str) -> None:
+        self.account = account
+        self.message = message
+        super().__init__(f"{account}: {message}")
+
+
+class AuthError(PublishError):
+    """The credentials were refused; the account is paused until an operator fixes them."""
+
+
+class RejectedError(PublishError):
+    """The network refused this post itself (too long, invalid); retrying cannot help."""
+
+
+class RateLimitedError(PublishError):
+    """The network asked us to slow down; ``retry_after`` is in seconds when it said."""
+
+    retryable = True
+
+    def __init__(self, account: str, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(account, message)
+
+
+class UnavailableError(PublishError):
+    """The network could not be reached or failed on its side (timeout, 5xx)."""
+
+    retryable = True
+
+
+class PluginError(AutoposterError):
+    """A publisher plugin is unknown, fails to import, or is registered twice."""
