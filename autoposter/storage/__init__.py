@@ -1,0 +1,777 @@
+"""The only module that speaks SQL.
+
+Deduplication is the unique constraint on (feed, key), with a second look at
+the canonical link so a feed whose ids churn does not look new. A poll's new
+items and their deliveries are written in one transaction: an item is never
+stored without the deliveries it was routed to, so a crash cannot lose one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+from autoposter.errors import StorageError
+from autoposter.storage.schema import deliveries, delivery_events, feeds, items
+from autoposter.types import DeliveryState, Image, Item
+from autoposter.urls import canonical_link
+
+__all__ = [
+    "AccountSummary",
+    "DueDelivery",
+    "FeedState",
+    "FeedSummary",
+    "NewItem",
+    "PlannedDelivery",
+    "RecentDelivery",
+    "Storage",
+    "StoredItem",
+]
+
+_MAX_KEY = 512
+_SQLITE_BUSY_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the last polls of a feed left behind, for the next conditional GET."""
+
+    name: str
+    url: str
+    baseline_url: str | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    failures: int
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDelivery:
+    """One account an item is routed to, and whether it waits for an operator."""
+
+    account: str
+    state: DeliveryState = DeliveryState.PENDING
+    hold_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    item: Item
+    deliveries: tuple[PlannedDelivery, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    id: int
+    feed: str
+    item: Item
+    baseline: bool
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    id: int
+    account: str
+    feed: str
+    idempotency_key: str
+    attempts: int
+    created_at: datetime
+    item: Item
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSummary:
+    name: str
+    url: str
+    items: int
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    account: str
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RecentDelivery:
+    id: int
+    account: str
+    feed: str
+    title: str
+    link: str
+    state: str
+    remote_url: str | None
+    last_error: str | None
+    updated_at: datetime
+
+
+def storage_key(key: str) -> str:
+    """The key as stored: long ids are hashed so they fit the unique index on every database."""
+    if len(key) <= _MAX_KEY:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError) as e:
+        raise StorageError(f"cannot use database {_safe_url(url)}: {e}") from e
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event own transactions (pysqlite's own are deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # IMMEDIATE takes the write lock up front, so the busy timeout applies instead of
+        # a read transaction failing at once when it later tries to write.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unparsable database URL)"
+
+
+def _alembic_config(connection: Connection) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+class Storage:
+    """Feeds, items and deliveries in one SQLAlchemy database (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.safe_url = _safe_url(url)
+        self._engine = _create_engine(url)
+
+    @classmethod
+    def open(cls, url: str) -> Storage:
+        """Connect and bring the schema up to date."""
+        storage = cls(url)
+        storage.migrate()
+        return storage
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as e:
+            raise StorageError(
+                f"database {_safe_url(self.url)}: {e.__class__.__name__}: {e}"
+            ) from e
+
+    # --- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Apply every migration not yet applied (idempotent)."""
+        with self._tx() as conn:
+            command.upgrade(_alembic_config(conn), "head")
+
+    def schema_revision(self) -> tuple[str | None, str]:
+        """(current revision of the database, newest revision this version knows)."""
+        with self._tx() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            head = ScriptDirectory.from_config(_alembic_config(conn)).get_current_head()
+        return current, head or ""
+
+    # --- feeds ----------------------------------------------------------------------------
+
+    def feed_state(self, name: str) -> FeedState | None:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(feeds).where(feeds.c.name == name)).one_or_none()
+        if row is None:
+            return None
+        return FeedState(
+            name=row.name,
+            url=row.url,
+            baseline_url=row.baseline_url,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            body_hash=row.body_hash,
+            failures=row.failures,
+            last_polled_at=row.last_polled_at,
+            last_success_at=row.last_success_at,
+        )
+
+    def _feed_id(self, conn: Connection, name: str, url: str, at: datetime) -> int:
+        query = sa.select(feeds.c.id).where(feeds.c.name == name)
+        feed_id = conn.execute(query).scalar()
+        if feed_id is None:
+            # Two pollers may meet here; the unique name decides and both read the winner.
+            conn.execute(
+                _insert(conn, feeds)
+                .values(name=name, url=url, failures=0, created_at=at)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            feed_id = conn.execute(query).scalar_one()
+        return int(feed_id)
+
+    def record_unchanged(
+        self,
+        name: str,
+        url: str,
+        at: datetime,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> None:
+        """A successful poll that brought nothing to parse (304, or the same body)."""
+        values: dict[str, Any] = {
+            "url": url,
+            "last_polled_at": at,
+            "last_success_at": at,
+            "last_error": None,
+            "failures": 0,
+        }
+        if etag is not None:
+            values["etag"] = etag
+        if last_modified is not None:
+            values["last_modified"] = last_modified
+        with self._tx() as conn:
+            feed_id = self._feed_id(conn, name, url, at)
+            conn.execute(feeds.update().where(feeds.c.id == feed_id).values(**values))
+
+    def record_failure(self, name: str, url: str, error: str, at: datetime) -> int:
+        """Record a failed poll; returns the number of failures in a row."""
+        with self._tx() as conn:
+            feed_id = self._feed_id(conn, name, url, at)
+            conn.execute(
+                feeds.update()
+                .where(feeds.c.id == feed_id)
+                .values(
+                    last_polled_at=at,
+                    last_error=error,
+                    last_error_at=at,
+                    failures=feeds.c.failures + 1,
+                )
+            )
+            return int(
+                conn.execute(sa.select(feeds.c.failures).where(feeds.c.id == feed_id)).scalar_one()
+            )
+
+    # --- items ----------------------------------------------------------------------------
+
+    def unseen(self, name: str, candidates: Sequence[Item]) -> list[Item]:
+        """The candidates this feed has never stored, by key or by canonical link, in order."""
+        with self._tx() as conn:
+            feed_id = conn.execute(sa.select(feeds.c.id).where(feeds.c.name == name)).scalar()
+            known_keys: set[str] = set()
+            known_links: set[str] = set()
+            if feed_id is not None and candidates:
+                keys = [storage_key(c.key) for c in candidates]
+                links = [link for c in candidates if (link := canonical_link(c.link))]
+                known_keys = set(
+                    conn.execute(
+                        sa.select(items.c.key).where(
+                            items.c.feed_id == feed_id, items.c.key.in_(keys)
+                        )
+                    ).scalars()
+                )
+                if links:
+                    known_links = set(
+                        conn.execute(
+                            sa.select(items.c.canonical_link).where(
+                                items.c.feed_id == feed_id, items.c.canonical_link.in_(links)
+                            )
+                        ).scalars()
+                    )
+        fresh: list[Item] = []
+        for item in candidates:
+            key = storage_key(item.key)
+            link = canonical_link(item.link)
+            if key in known_keys or (link and link in known_links):
+                continue
+            known_keys.add(key)
+            if link:
+                known_links.add(link)
+            fresh.append(item)
+        return fresh
+
+    def record_poll(
+        self,
+        name: str,
+        url: str,
+        at: datetime,
+        new: Sequence[NewItem],
+        *,
+        baseline: bool,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str | None,
+    ) -> list[int]:
+        """Store a successful poll: its new items, their deliveries and the feed's validators.
+
+        All or nothing. An item another process stored meanwhile is skipped with its
+        deliveries (the unique constraint decides). Returns the ids of the stored items.
+        """
+        stored: list[int] = []
+        with self._tx() as conn:
+            feed_id = self._feed_id(conn, name, url, at)
+            for entry in new:
+                item_id = self._insert_item(conn, feed_id, entry.item, baseline=baseline, at=at)
+                if item_id is None:
+                    continue
+                stored.append(item_id)
+                for planned in entry.deliveries:
+                    self._insert_delivery(conn, item_id, planned, at, actor="daemon")
+            values: dict[str, Any] = {
+                "url": url,
+                "etag": etag,
+                "last_modified": last_modified,
+                "body_hash": body_hash,
+                "last_polled_at": at,
+                "last_success_at": at,
+                "last_error": None,
+                "failures": 0,
+            }
+            if baseline:
+                values["baseline_url"] = url
+            conn.execute(feeds.update().where(feeds.c.id == feed_id).values(**values))
+        return stored
+
+    def _insert_item(
+        self, conn: Connection, feed_id: int, item: Item, *, baseline: bool, at: datetime
+    ) -> int | None:
+        values = {
+            "feed_id": feed_id,
+            "key": storage_key(item.key),
+            "canonical_link": canonical_link(item.link)[:2048],
+            "link": item.link,
+            "title": item.title,
+            "summary": item.summary,
+            "published": item.published,
+            "updated": item.updated,
+            "language": item.language[:35] if item.language else None,
+            "categories": list(item.categories),
+            "image_url": item.image.url if item.image else None,
+            "image_alt": item.image.alt if item.image else None,
+            "author": item.author,
+            "baseline": baseline,
+            "first_seen_at": at,
+        }
+        stmt = (
+            _insert(conn, items)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["feed_id", "key"])
+        )
+        item_id = conn.execute(stmt.returning(items.c.id)).scalar()
+        return None if item_id is None else int(item_id)
+
+    def items_for_backfill(
+        self, name: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[StoredItem]:
+        """The feed's stored items, newest first, optionally published since a date."""
+        query = (
+            sa.select(items, feeds.c.name.label("feed_name"))
+            .join(feeds, items.c.feed_id == feeds.c.id)
+            .where(feeds.c.name == name)
+        )
+        when = sa.func.coalesce(items.c.published, items.c.first_seen_at)
+        if since is not None:
+            query = query.where(when >= since)
+        query = query.order_by(when.desc(), items.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            StoredItem(
+                id=row.id,
+                feed=row.feed_name,
+                item=_item_from_row(row),
+                baseline=row.baseline,
+                first_seen_at=row.first_seen_at,
+            )
+            for row in rows
+        ]
+
+    # --- deliveries -----------------------------------------------------------------------
+
+    def _insert_delivery(
+        self,
+        conn: Connection,
+        item_id: int,
+        planned: PlannedDelivery,
+        at: datetime,
+        *,
+        actor: str,
+    ) -> int | None:
+        stmt = (
+            _insert(conn, deliveries)
+            .values(
+                item_id=item_id,
+                account=planned.account,
+                state=planned.state.value,
+                idempotency_key=uuid.uuid4().hex,
+                attempts=0,
+                hold_reason=planned.hold_reason,
+                created_at=at,
+                updated_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=["item_id", "account"])
+            .returning(deliveries.c.id)
+        )
+        delivery_id = conn.execute(stmt).scalar()
+        if delivery_id is None:
+            return None
+        conn.execute(
+            delivery_events.insert().values(
+                delivery_id=delivery_id,
+                at=at,
+                from_state=None,
+                to_state=planned.state.value,
+                actor=actor,
+                detail=planned.hold_reason,
+            )
+        )
+        return int(delivery_id)
+
+    def create_deliveries(
+        self,
+        item_ids: Sequence[int],
+        planned: PlannedDelivery,
+        at: datetime,
+        *,
+        actor: str,
+    ) -> list[int]:
+        """Queue items for one more account (backfill); pairs already queued are left alone."""
+        created: list[int] = []
+        with self._tx() as conn:
+            for item_id in item_ids:
+                delivery_id = self._insert_delivery(conn, item_id, planned, at, actor=actor)
+                if delivery_id is not None:
+                    created.append(delivery_id)
+        return created
+
+    def due_deliveries(
+        self, now: datetime, *, limit: int = 100, ids: Sequence[int] | None = None
+    ) -> list[DueDelivery]:
+        """Pending deliveries whose time has come, oldest item first."""
+        query = (
+            sa.select(
+                deliveries.c.id.label("delivery_id"),
+                deliveries.c.account,
+                deliveries.c.idempotency_key,
+                deliveries.c.attempts,
+                deliveries.c.created_at.label("delivery_created_at"),
+                feeds.c.name.label("feed_name"),
+                items,
+            )
+            .join(items, deliveries.c.item_id == items.c.id)
+            .join(feeds, items.c.feed_id == feeds.c.id)
+            .where(
+                deliveries.c.state == DeliveryState.PENDING.value,
+                sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
+            )
+            .order_by(deliveries.c.created_at, items.c.published, deliveries.c.id)
+            .limit(limit)
+        )
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(list(ids)))
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            DueDelivery(
+                id=row.delivery_id,
+                account=row.account,
+                feed=row.feed_name,
+                idempotency_key=row.idempotency_key,
+                attempts=row.attempts,
+                created_at=row.delivery_created_at,
+                item=_item_from_row(row),
+            )
+            for row in rows
+        ]
+
+    def _transition(
+        self,
+        delivery_id: int,
+        from_states: Sequence[DeliveryState],
+        to_state: DeliveryState,
+        at: datetime,
+        *,
+        actor: str,
+        detail: str | None = None,
+        **values: Any,
+    ) -> bool:
+        """Move one delivery between states, with its audit event; False if it was not in
+        one of ``from_states`` (someone else moved it first)."""
+        with self._tx() as conn:
+            current = conn.execute(
+                sa.select(deliveries.c.state).where(deliveries.c.id == delivery_id)
+            ).scalar()
+            if current is None or current not in {s.value for s in from_states}:
+                return False
+            result = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id, deliveries.c.state == current)
+                .values(state=to_state.value, updated_at=at, **values)
+            )
+            if result.rowcount != 1:
+                return False
+            conn.execute(
+                delivery_events.insert().values(
+                    delivery_id=delivery_id,
+                    at=at,
+                    from_state=current,
+                    to_state=to_state.value,
+                    actor=actor,
+                    detail=detail,
+                )
+            )
+        return True
+
+    def mark_sending(self, delivery_id: int, at: datetime) -> bool:
+        """Claim a pending delivery before the network call; False if it is not pending."""
+        return self._transition(
+            delivery_id,
+            [DeliveryState.PENDING],
+            DeliveryState.SENDING,
+            at,
+            actor="daemon",
+            attempts=deliveries.c.attempts + 1,
+        )
+
+    def mark_sent(
+        self, delivery_id: int, at: datetime, *, remote_id: str, remote_url: str | None
+    ) -> bool:
+        return self._transition(
+            delivery_id,
+            [DeliveryState.SENDING],
+            DeliveryState.SENT,
+            at,
+            actor="daemon",
+            detail=remote_url or remote_id,
+            remote_id=remote_id,
+            remote_url=remote_url,
+            sent_at=at,
+            last_error=None,
+            next_attempt_at=None,
+        )
+
+    def mark_failed(self, delivery_id: int, at: datetime, *, error: str) -> bool:
+        """A permanent failure: during the attempt, or before it (a post that cannot render)."""
+        return self._transition(
+            delivery_id,
+            [DeliveryState.SENDING, DeliveryState.PENDING],
+            DeliveryState.FAILED,
+            at,
+            actor="daemon",
+            detail=error,
+            last_error=error,
+            next_attempt_at=None,
+        )
+
+    def mark_retry(
+        self, delivery_id: int, at: datetime, *, error: str, next_attempt_at: datetime
+    ) -> bool:
+        """Back to pending after a retryable error; not due before ``next_attempt_at``."""
+        return self._transition(
+            delivery_id,
+            [DeliveryState.SENDING],
+            DeliveryState.PENDING,
+            at,
+            actor="daemon",
+            detail=error,
+            last_error=error,
+            next_attempt_at=next_attempt_at,
+        )
+
+    def mark_interrupted(self, at: datetime) -> int:
+        """Every delivery still ``sending`` (the process died mid-call) becomes ``unknown``."""
+        with self._tx() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(deliveries.c.id).where(
+                        deliveries.c.state == DeliveryState.SENDING.value
+                    )
+                ).scalars()
+            )
+        detail = "interrupted during the network call: the post may or may not exist"
+        return sum(
+            self._transition(
+                i,
+                [DeliveryState.SENDING],
+                DeliveryState.UNKNOWN,
+                at,
+                actor="daemon",
+                detail=detail,
+                last_error=detail,
+            )
+            for i in ids
+        )
+
+    def release(self, delivery_id: int, at: datetime, *, actor: str, approve: bool) -> bool:
+        """An operator's decision on a held delivery: pending if approved, skipped if not."""
+        return self._transition(
+            delivery_id,
+            [DeliveryState.HELD],
+            DeliveryState.PENDING if approve else DeliveryState.SKIPPED,
+            at,
+            actor=actor,
+            hold_reason=None,
+        )
+
+    # --- reports --------------------------------------------------------------------------
+
+    def feed_summaries(self) -> list[FeedSummary]:
+        counts = (
+            sa.select(items.c.feed_id, sa.func.count().label("n"))
+            .group_by(items.c.feed_id)
+            .subquery()
+        )
+        query = (
+            sa.select(feeds, sa.func.coalesce(counts.c.n, 0).label("n"))
+            .outerjoin(counts, counts.c.feed_id == feeds.c.id)
+            .order_by(feeds.c.name)
+        )
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            FeedSummary(
+                name=row.name,
+                url=row.url,
+                items=int(row.n),
+                last_polled_at=row.last_polled_at,
+                last_success_at=row.last_success_at,
+                last_error=row.last_error,
+                failures=row.failures,
+            )
+            for row in rows
+        ]
+
+    def account_summaries(self) -> list[AccountSummary]:
+        query = sa.select(
+            deliveries.c.account, deliveries.c.state, sa.func.count().label("n")
+        ).group_by(deliveries.c.account, deliveries.c.state)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        by_account: dict[str, dict[str, int]] = {}
+        for row in rows:
+            by_account.setdefault(row.account, {})[row.state] = int(row.n)
+        return [AccountSummary(account=a, counts=c) for a, c in sorted(by_account.items())]
+
+    def recent_deliveries(
+        self, limit: int = 10, *, state: str | None = None
+    ) -> list[RecentDelivery]:
+        """The latest deliveries to change, optionally only those in one state."""
+        query = (
+            sa.select(
+                deliveries.c.id,
+                deliveries.c.account,
+                deliveries.c.state,
+                deliveries.c.remote_url,
+                deliveries.c.last_error,
+                deliveries.c.updated_at,
+                items.c.title,
+                items.c.link,
+                feeds.c.name.label("feed_name"),
+            )
+            .join(items, deliveries.c.item_id == items.c.id)
+            .join(feeds, items.c.feed_id == feeds.c.id)
+            .order_by(deliveries.c.updated_at.desc(), deliveries.c.id.desc())
+            .limit(limit)
+        )
+        if state is not None:
+            query = query.where(deliveries.c.state == state)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            RecentDelivery(
+                id=row.id,
+                account=row.account,
+                feed=row.feed_name,
+                title=row.title,
+                link=row.link,
+                state=row.state,
+                remote_url=row.remote_url,
+                last_error=row.last_error,
+                updated_at=row.updated_at,
+            )
+            for row in rows
+        ]
+
+    def delivery_states(self) -> dict[tuple[int, str], str]:
+        """(item id, account) -> state for every delivery; for reports and tests."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.item_id, deliveries.c.account, deliveries.c.state)
+            ).all()
+        return {(row.item_id, row.account): row.state for row in rows}
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    raise StorageError(f"unsupported database {conn.dialect.name}: use SQLite or PostgreSQL")
+
+
+def _item_from_row(row: Any) -> Item:
+    return Item(
+        key=row.key,
+        link=row.link,
+        title=row.title,
+        summary=row.summary,
+        published=row.published,
+        updated=row.updated,
+        language=row.language,
+        categories=tuple(row.categories or ()),
+        image=Image(url=row.image_url, alt=row.image_alt) if row.image_url else None,
+        author=row.author,
+    )

@@ -1,0 +1,223 @@
+"""Storage against a real SQLite file and the local PostgreSQL, through the same code."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from autoposter.errors import StorageError
+from autoposter.storage import NewItem, PlannedDelivery, Storage, storage_key
+from autoposter.storage.schema import metadata
+from autoposter.types import DeliveryState, Image, Item
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def item(n: int, **kw: object) -> Item:
+    fields: dict[str, object] = {
+        "key": f"guid-{n}",
+        "link": f"https://www.ville.example/actu/{n}",
+        "title": f"Actualité {n}",
+        "published": T0 + timedelta(minutes=n),
+    }
+    fields.update(kw)
+    return Item(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def storage(database_url: str) -> Storage:
+    s = Storage.open(database_url)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def poll(
+    storage: Storage, items: list[Item], *, baseline: bool = False, accounts=("a",)
+) -> list[int]:
+    fresh = storage.unseen("actu", items)
+    return storage.record_poll(
+        "actu",
+        "https://www.ville.example/feed",
+        T0,
+        [NewItem(i, tuple(PlannedDelivery(a) for a in accounts)) for i in fresh],
+        baseline=baseline,
+        etag='"v1"',
+        last_modified=None,
+        body_hash="h1",
+    )
+
+
+def test_migrations_match_the_tables(storage: Storage) -> None:
+    current, head = storage.schema_revision()
+    assert current == head == "0001"
+    with storage._engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_migrate_is_idempotent(database_url: str) -> None:
+    for _ in range(3):
+        with Storage.open(database_url) as s:
+            assert s.schema_revision() == ("0001", "0001")
+
+
+def test_items_are_stored_once_and_round_trip(storage: Storage) -> None:
+    rich = item(
+        1,
+        summary="Résumé",
+        language="fr-FR",
+        categories=("Vie municipale", "Travaux"),
+        image=Image("https://www.ville.example/i.jpg", "Une rue"),
+        author="Service communication",
+        updated=T0 + timedelta(hours=1),
+    )
+    assert len(poll(storage, [rich, item(2)])) == 2
+    assert poll(storage, [rich, item(2)]) == []
+    stored = storage.items_for_backfill("actu")
+    assert [s.item for s in stored] == [item(2), rich]  # newest first
+    assert storage.feed_state("actu") is not None
+    assert storage.feed_state("actu").etag == '"v1"'  # type: ignore[union-attr]
+
+
+def test_a_new_guid_on_a_known_link_is_not_new(storage: Storage) -> None:
+    poll(storage, [item(1), item(2)])
+    churned = [
+        item(1, key="new-cms-1", link="http://ville.example/actu/1/?utm_source=x"),
+        item(2, key="new-cms-2"),
+        item(3),
+    ]
+    assert storage.unseen("actu", churned) == [churned[2]]
+
+
+def test_duplicates_within_one_document_count_once(storage: Storage) -> None:
+    assert storage.unseen("actu", [item(1), item(1), item(2, link=item(1).link)]) == [item(1)]
+
+
+def test_a_very_long_key_is_hashed_to_fit(storage: Storage) -> None:
+    long_key = "urn:" + "x" * 5000
+    assert poll(storage, [item(1, key=long_key)]) != []
+    assert storage.unseen("actu", [item(1, key=long_key, link="https://other.example/")]) == []
+    assert storage_key(long_key).startswith("sha256:")
+
+
+def test_deliveries_move_through_their_states_with_events(storage: Storage) -> None:
+    poll(storage, [item(1)], accounts=("mastodon", "bluesky"))
+    due = storage.due_deliveries(T0)
+    assert [d.account for d in due] == ["mastodon", "bluesky"]
+    first = due[0]
+    assert storage.mark_sending(first.id, T0)
+    assert not storage.mark_sending(first.id, T0), "a claimed delivery cannot be claimed again"
+    assert storage.mark_retry(
+        first.id, T0, error="HTTP 503", next_attempt_at=T0 + timedelta(minutes=5)
+    )
+    assert [d.id for d in storage.due_deliveries(T0)] == [due[1].id]
+    later = storage.due_deliveries(T0 + timedelta(minutes=5))
+    assert first.id in [d.id for d in later]
+    assert next(d for d in later if d.id == first.id).attempts == 1
+    assert storage.mark_sending(first.id, T0)
+    assert storage.mark_sent(
+        first.id, T0, remote_id="109", remote_url="https://social.example/@v/109"
+    )
+    assert not storage.mark_failed(first.id, T0, error="late"), "sent is final"
+    with storage._engine.connect() as conn:
+        from autoposter.storage.schema import delivery_events
+
+        rows = conn.execute(
+            sa.select(delivery_events.c.from_state, delivery_events.c.to_state)
+            .where(delivery_events.c.delivery_id == first.id)
+            .order_by(delivery_events.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (None, "pending"),
+        ("pending", "sending"),
+        ("sending", "pending"),
+        ("pending", "sending"),
+        ("sending", "sent"),
+    ]
+    assert storage.account_summaries()[1].counts == {"sent": 1}
+
+
+def test_interrupted_sends_become_unknown(storage: Storage) -> None:
+    poll(storage, [item(1), item(2)])
+    first, second = storage.due_deliveries(T0)
+    storage.mark_sending(first.id, T0)
+    assert storage.mark_interrupted(T0) == 1
+    states = storage.delivery_states()
+    assert sorted(states.values()) == ["pending", "unknown"]
+
+
+def test_held_deliveries_wait_for_an_operator(storage: Storage) -> None:
+    fresh = storage.unseen("actu", [item(1)])
+    storage.record_poll(
+        "actu",
+        "u",
+        T0,
+        [NewItem(fresh[0], (PlannedDelivery("a", DeliveryState.HELD, "burst"),))],
+        baseline=False,
+        etag=None,
+        last_modified=None,
+        body_hash=None,
+    )
+    assert storage.due_deliveries(T0) == []
+    (held,) = storage.recent_deliveries(state="held")
+    assert storage.release(held.id, T0, actor="cli:test", approve=True)
+    assert not storage.release(held.id, T0, actor="cli:test", approve=False)
+    assert [d.id for d in storage.due_deliveries(T0)] == [held.id]
+
+
+def test_backfill_never_queues_an_item_twice_for_an_account(storage: Storage) -> None:
+    ids = poll(storage, [item(1), item(2)], baseline=True, accounts=())
+    created = storage.create_deliveries(ids, PlannedDelivery("a"), T0, actor="cli:test")
+    assert len(created) == 2
+    assert storage.create_deliveries(ids, PlannedDelivery("a"), T0, actor="cli:test") == []
+
+
+def test_failures_are_counted_and_reset(storage: Storage) -> None:
+    assert storage.record_failure("actu", "u", "HTTP 500", T0) == 1
+    assert storage.record_failure("actu", "u", "HTTP 500", T0) == 2
+    storage.record_unchanged("actu", "u", T0)
+    state = storage.feed_state("actu")
+    assert state is not None and state.failures == 0
+    (summary,) = storage.feed_summaries()
+    assert summary.last_error is None
+
+
+def test_concurrent_polls_of_one_feed_store_each_item_once(database_url: str) -> None:
+    stores = [Storage.open(database_url) for _ in range(4)]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker(s: Storage) -> None:
+        try:
+            barrier.wait(timeout=10)
+            poll(s, [item(n) for n in range(20)])
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert len(stores[0].items_for_backfill("actu")) == 20
+    assert len(stores[0].delivery_states()) == 20
+    for s in stores:
+        s.close()
+
+
+def test_an_unusable_database_url_is_a_storage_error() -> None:
+    with pytest.raises(StorageError, match="cannot use database"):
+        Storage("nosuchdb://x")
+
+
+def test_passwords_stay_out_of_storage_errors() -> None:
+    s = Storage("postgresql+psycopg://autoposter:FAKE-DB-PASSWORD@127.0.0.1:1/none")
+    with pytest.raises(StorageError) as info:
+        s.migrate()
+    assert "FAKE-DB-PASSWORD" not in str(info.value)
