@@ -144,7 +144,7 @@ def test_deliveries_move_through_their_states_with_events(storage: Storage) -> N
 
 def test_interrupted_sends_become_unknown(storage: Storage) -> None:
     poll(storage, [item(1), item(2)])
-    first, second = storage.due_deliveries(T0)
+    first, _second = storage.due_deliveries(T0)
     storage.mark_sending(first.id, T0)
     assert storage.mark_interrupted(T0) == 1
     states = storage.delivery_states()
@@ -182,7 +182,8 @@ def test_failures_are_counted_and_reset(storage: Storage) -> None:
     assert storage.record_failure("actu", "u", "HTTP 500", T0) == 2
     storage.record_unchanged("actu", "u", T0)
     state = storage.feed_state("actu")
-    assert state is not None and state.failures == 0
+    assert state is not None
+    assert state.failures == 0
     (summary,) = storage.feed_summaries()
     assert summary.last_error is None
 
