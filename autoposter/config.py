@@ -1,0 +1,1040 @@
+"""The configuration file: YAML + ``${ENV}`` + ``*_file`` secrets -> a frozen ``Config``.
+
+Contract with the people who write the file (a communication officer, a
+part-time IT person): every mistake is a ``ConfigError`` whose ``path`` names
+the key at fault (``feeds.actualites.accounts[1]``) and whose message says
+what was expected, in plain words. No YAML or Python exception escapes
+``load_config`` or ``parse_config``, and no secret value ever appears in an
+error message.
+
+Reading happens in three passes, each simple on its own:
+
+1. YAML -> Python with ``yaml.safe_load`` semantics, except that a duplicated
+   key is an error (a feed silently replacing another is a classic trap);
+2. ``${VAR}``, ``${VAR:-default}`` and ``$$`` are replaced in every string
+   value, after YAML parsing, so an environment value can never break the YAML;
+3. each section is checked and turned into the dataclasses below.
+
+Account blocks are the one place where unknown keys are allowed: their
+options belong to the publisher plugin, which checks them itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import string
+import zoneinfo
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from autoposter.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "TEMPLATE_FIELDS",
+    "AccountConfig",
+    "Config",
+    "FeedConfig",
+    "Filter",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "parse_size",
+    "resolve_config_path",
+]
+
+DEFAULT_TEMPLATE = "{title}\n\n{link}"
+DEFAULT_DATABASE = "sqlite:///autoposter.db"
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_DISPATCH_INTERVAL = 30.0
+DEFAULT_POLL_INTERVAL = 300.0
+DEFAULT_LANGUAGE = "en"
+DEFAULT_BURST_LIMIT = 5
+DEFAULT_TIMEOUT = 20.0
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+CONFIG_FILE_NAME = "autoposter.yaml"
+CONFIG_ENV_VAR = "AUTOPOSTER_CONFIG"
+
+# The same list as render.TEMPLATE_FIELDS (a test keeps them equal); config
+# does not import render so that reading the config pulls in no stage.
+TEMPLATE_FIELDS = ("title", "link", "summary", "hashtags", "feed", "author", "categories")
+
+MIN_POLL_INTERVAL = 10.0
+MAX_POLL_INTERVAL = 86400.0
+MIN_DISPATCH_INTERVAL = 1.0
+
+# Names appear in logs, CLI arguments and metric labels, hence the narrow alphabet.
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+_SECRET_KEY = re.compile(r"token|password|secret|_key$|^key$", re.IGNORECASE)
+
+_TOP_KEYS = (
+    "database",
+    "database_file",
+    "timezone",
+    "dispatch_interval",
+    "user_agent",
+    "defaults",
+    "accounts",
+    "feeds",
+)
+_SETTING_KEYS = (
+    "poll_interval",
+    "language",
+    "template",
+    "hashtags",
+    "burst_limit",
+    "timeout",
+    "max_bytes",
+)
+_FEED_KEYS = ("url", "accounts", *_SETTING_KEYS, "include", "exclude", "enabled")
+_FILTER_KEYS = ("categories", "keywords")
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Categories and keywords an item is matched against; empty means "no rule"."""
+
+    categories: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not self.categories and not self.keywords
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """One social account: its publisher ``type`` and the rest of its block as ``options``.
+
+    ``options`` is read-only all the way down (lists become tuples), with
+    ``*_file`` secrets already read into their key and ``${VAR}`` resolved.
+    """
+
+    name: str
+    type: str
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __repr__(self) -> str:
+        # A config printed while debugging must not show the tokens in it.
+        shown = {
+            key: "[redacted]" if _SECRET_KEY.search(key) else value
+            for key, value in self.options.items()
+        }
+        return f"AccountConfig(name={self.name!r}, type={self.type!r}, options={shown!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    """One feed and how its items are posted; durations in seconds, sizes in bytes.
+
+    ``url`` is http(s), or an absolute ``file:///`` URL (the offline demo).
+    """
+
+    name: str
+    url: str
+    accounts: tuple[str, ...]
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    template: str = DEFAULT_TEMPLATE
+    hashtags: tuple[str, ...] = ()
+    language: str = DEFAULT_LANGUAGE
+    include: Filter = Filter()
+    exclude: Filter = Filter()
+    burst_limit: int = DEFAULT_BURST_LIMIT
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration.
+
+    ``secrets`` holds every secret value met in the file, so logs can redact
+    them. ``default_template`` and ``default_language`` are the ``defaults:``
+    block's values, for items whose feed has since left the configuration.
+    """
+
+    path: Path | None = None
+    database: str = DEFAULT_DATABASE
+    timezone: str = DEFAULT_TIMEZONE
+    dispatch_interval: float = DEFAULT_DISPATCH_INTERVAL
+    user_agent: str | None = None
+    accounts: Mapping[str, AccountConfig] = field(default_factory=lambda: MappingProxyType({}))
+    feeds: Mapping[str, FeedConfig] = field(default_factory=lambda: MappingProxyType({}))
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    default_template: str = DEFAULT_TEMPLATE
+    default_language: str = DEFAULT_LANGUAGE
+
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+# --- public entry points -----------------------------------------------------
+
+
+def resolve_config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
+    """``--config`` if given, else ``$AUTOPOSTER_CONFIG``, else ``./autoposter.yaml``."""
+    if explicit:
+        return Path(explicit).expanduser()
+    from_env = environ.get(CONFIG_ENV_VAR, "")
+    if from_env:
+        return Path(from_env).expanduser()
+    return Path(CONFIG_FILE_NAME)
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and check the file at ``path``; relative paths inside it are relative to its directory.
+
+    Raises ConfigError for everything, including a missing file or bad YAML.
+    """
+    path = Path(path).absolute()
+    data, sexagesimal = _read_yaml(path)
+    parser = _Parser(path.parent, os.environ if environ is None else environ, sexagesimal)
+    return parser.parse(data, path)
+
+
+def parse_config(
+    data: object, *, base_dir: Path, environ: Mapping[str, str], path: Path | None = None
+) -> Config:
+    """Check already-parsed YAML ``data``; relative paths in it are taken from ``base_dir``."""
+    return _Parser(Path(base_dir).absolute(), environ, {}).parse(data, path)
+
+
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?\s*[dhms]\s*)+", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])", re.IGNORECASE)
+_DURATION_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_duration(value: object, key: str) -> float:
+    """``"30s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"1h30m"`` or a number of seconds -> seconds.
+
+    A string of digits counts as seconds, because ``${VAR}`` always yields
+    strings. Raises ``ConfigError(key, ...)`` for anything else or a negative value.
+    """
+    expected = "expected a duration such as 30s, 5m, 1h or 1h30m, or a number of seconds"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(key, f"{expected}, got {_describe(value)}")
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMBER.fullmatch(text):
+            seconds = float(text)
+        elif _DURATION.fullmatch(text):
+            seconds = sum(
+                float(number) * _DURATION_UNITS[unit.lower()]
+                for number, unit in _DURATION_PART.findall(text)
+            )
+        else:
+            raise ConfigError(key, f"{expected}, got {_show(value)}")
+    else:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(key, f"{expected}, got {_show(value)}")
+    return seconds
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:([KMG])i?B?|B)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(value: object, key: str) -> int:
+    """``10485760``, ``"512KB"``, ``"10MB"``, ``"1GB"`` -> bytes (1 KB = 1024 bytes).
+
+    Raises ``ConfigError(key, ...)`` for anything else.
+    """
+    expected = "expected a size such as 512KB, 10MB or 1GB, or a number of bytes"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(key, f"{expected}, got {_describe(value)}")
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _SIZE.fullmatch(value.strip())
+        if match is None:
+            raise ConfigError(key, f"{expected}, got {_show(value)}")
+        number, unit = match.groups()
+        scaled = float(number) * _SIZE_UNITS[(unit or "").lower()]
+        if not math.isfinite(scaled):
+            raise ConfigError(key, f"{expected}, got {_show(value)}")
+        size = int(scaled)
+    if size < 0:
+        raise ConfigError(key, f"{expected}, got {_show(value)}")
+    return size
+
+
+# --- YAML ----------------------------------------------------------------------
+
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``safe_load`` that refuses duplicate keys and notes the base-60 numbers it read.
+
+    YAML 1.1 reads an unquoted ``1:30`` as the number 90. Keeping the
+    semantics of ``safe_load`` but remembering where that happened lets the
+    checks say so, instead of silently polling every 90 seconds.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.sexagesimal: dict[str, str] = {}
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        self._inspect(node, "", set())
+        return self.construct_document(node)
+
+    def _inspect(self, node: yaml.Node, path: str, seen: set[int]) -> None:
+        # Anchors make the node graph shared or even cyclic: visit each node once.
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                    # Merged keys may be overridden, that is what `<<` is for.
+                    self._inspect(value_node, path, seen)
+                    continue
+                key = str(key_node.value)
+                child = _join(path, key)
+                line = key_node.start_mark.line + 1
+                if key in lines:
+                    raise ConfigError(
+                        child,
+                        f"duplicate key '{key}' (lines {lines[key]} and {line}); "
+                        "the second would silently replace the first",
+                    )
+                lines[key] = line
+                self._inspect(value_node, child, seen)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._inspect(item, _index(path, index), seen)
+        elif node.tag in (_INT_TAG, _FLOAT_TAG) and ":" in str(node.value):
+            self.sexagesimal[path] = str(node.value)
+
+
+def _read_yaml(path: Path) -> tuple[object, dict[str, str]]:
+    """The file's YAML document and the base-60 numbers in it; ConfigError for any failure."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            "",
+            f"config file not found: {path} "
+            f"(give one with --config or ${CONFIG_ENV_VAR}, or create ./{CONFIG_FILE_NAME})",
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError("", f"{path} is a directory, not a config file") from None
+    except OSError as e:
+        raise ConfigError("", f"cannot read config file {path}: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            "", f"{path}: not UTF-8 text (bad byte at offset {e.start}); save it as UTF-8"
+        ) from None
+    loader: _StrictLoader | None = None
+    try:
+        loader = _StrictLoader(text)
+        return loader.get_single_data(), loader.sexagesimal
+    except yaml.MarkedYAMLError as e:
+        raise ConfigError("", _yaml_message(path, e, text)) from None
+    except yaml.YAMLError as e:
+        # Reader errors (control characters) carry their position in the message.
+        raise ConfigError("", f"{path}: not valid YAML: {e}") from None
+    except RecursionError:
+        raise ConfigError("", f"{path}: the YAML nests too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _yaml_message(path: Path, error: yaml.MarkedYAMLError, text: str) -> str:
+    # Built from the parts rather than str(error), whose snippet of the line
+    # could show a secret written in it.
+    mark = error.problem_mark or error.context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = error.problem or error.context or "not valid YAML"
+    message = f"{path}: YAML syntax error{where}: {problem}"
+    if error.context and error.problem and error.context_mark is not None:
+        message += f" ({error.context} at line {error.context_mark.line + 1})"
+    if "'\\t'" in problem:
+        message += "; indent with spaces, not tabs"
+    lines = text.splitlines()
+    if mark and mark.line < len(lines) and "${" in lines[mark.line]:
+        # `{type: x, token: ${T}}`: inside {...} or [...], YAML ends a value at '{'.
+        message += '; inside {...} or [...], put quotes around a value with ${...}: "${VAR}"'
+    return message
+
+
+# --- ${VAR} interpolation --------------------------------------------------------
+
+_REFERENCE = re.compile(r"\$(?:\$|\{([^}]*)\}|\{)")
+_VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+
+
+def _interpolate(value: object, path: str, environ: Mapping[str, str], memo: dict[int, Any]) -> Any:
+    """``value`` with ``${VAR}`` resolved in every string, keys left alone.
+
+    ``memo`` makes anchored (shared) lists and mappings processed once and
+    stay shared, so a file of aliases cannot blow up in size here.
+    """
+    if isinstance(value, str):
+        return _interpolate_string(value, path, environ)
+    if isinstance(value, list):
+        if id(value) in memo:
+            return memo[id(value)]
+        items: list[Any] = []
+        memo[id(value)] = items
+        items.extend(
+            _interpolate(item, _index(path, i), environ, memo) for i, item in enumerate(value)
+        )
+        return items
+    if isinstance(value, dict):
+        if id(value) in memo:
+            return memo[id(value)]
+        mapping: dict[Any, Any] = {}
+        memo[id(value)] = mapping
+        for key, item in value.items():
+            mapping[key] = _interpolate(item, _join(path, str(key)), environ, memo)
+        return mapping
+    return value
+
+
+def _interpolate_string(text: str, path: str, environ: Mapping[str, str]) -> str:
+    if "$" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        body = match.group(1)
+        # The reference text itself is not quoted back: it sits in a value
+        # that may be a secret.
+        if body is None:
+            raise ConfigError(path, "'${' is not closed by '}' (write $$ for a literal '$')")
+        variable = _VARIABLE.fullmatch(body)
+        if variable is None:
+            raise ConfigError(
+                path,
+                "bad variable reference: expected ${NAME} or ${NAME:-default}, NAME made of "
+                "letters, digits and '_' (write $$ for a literal '$')",
+            )
+        name, default = variable.groups()
+        found = environ.get(name, "")
+        # As in the shell, ":-" also covers a variable that is set but empty.
+        if found:
+            return found
+        if default is not None:
+            return str(default)
+        if name in environ:
+            return ""
+        raise ConfigError(
+            path,
+            f"environment variable {name} is not set "
+            f"(set it, or write ${{{name}:-default}} to give a default)",
+        )
+
+    return _REFERENCE.sub(replace, text)
+
+
+# --- checking ------------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """The per-feed settings that ``defaults:`` may set."""
+
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    language: str = DEFAULT_LANGUAGE
+    template: str = DEFAULT_TEMPLATE
+    hashtags: tuple[str, ...] = ()
+    burst_limit: int = DEFAULT_BURST_LIMIT
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+class _Parser:
+    """One pass over one configuration; collects secrets as it goes."""
+
+    def __init__(
+        self, base_dir: Path, environ: Mapping[str, str], sexagesimal: Mapping[str, str]
+    ) -> None:
+        self.base_dir = base_dir
+        self.environ = environ
+        self.sexagesimal = sexagesimal
+        self.secrets: set[str] = set()
+
+    def parse(self, data: object, path: Path | None) -> Config:
+        try:
+            return self._config(data, path)
+        except ConfigError as e:
+            raise self._redacted(e) from None
+        except RecursionError:
+            raise ConfigError(
+                "", "the configuration nests too deeply, or a YAML anchor refers to itself"
+            ) from None
+
+    def _redacted(self, error: ConfigError) -> ConfigError:
+        # Safety net: a value quoted back in a message (a time zone, a URL
+        # scheme...) might be a secret used elsewhere in the file.
+        message = error.message
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            message = message.replace(secret, "[redacted]")
+        return error if message == error.message else ConfigError(error.path, message)
+
+    def _config(self, data: object, path: Path | None) -> Config:
+        if data is None:
+            data = {}
+        top = self._mapping(data, "", "settings (key: value lines)")
+        _check_keys(top, "", _TOP_KEYS)
+        top = _interpolate(top, "", self.environ, {})
+
+        # The sections holding secrets come first, so that any later message
+        # quoting a value can be redacted.
+        database = self._database(top)
+        accounts_block = self._optional_mapping(
+            top.get("accounts"), "accounts", "account names, each with its settings"
+        )
+        accounts = {name: self._account(name, block) for name, block in accounts_block.items()}
+
+        timezone = self._timezone(top.get("timezone", DEFAULT_TIMEZONE), "timezone")
+        dispatch_interval = DEFAULT_DISPATCH_INTERVAL
+        if "dispatch_interval" in top:
+            dispatch_interval = self._duration(
+                top["dispatch_interval"], "dispatch_interval", MIN_DISPATCH_INTERVAL, None
+            )
+        user_agent = None
+        if top.get("user_agent") is not None:
+            user_agent = self._string(top["user_agent"], "user_agent", "a User-Agent string")
+
+        defaults_block = self._optional_mapping(top.get("defaults"), "defaults", "settings")
+        _check_keys(defaults_block, "defaults", _SETTING_KEYS)
+        defaults = self._settings(defaults_block, "defaults", _Settings())
+
+        feeds_block = self._optional_mapping(
+            top.get("feeds"), "feeds", "feed names, each with its settings"
+        )
+        feeds = {
+            name: self._feed(name, block, defaults, accounts) for name, block in feeds_block.items()
+        }
+
+        return Config(
+            path=path,
+            database=database,
+            timezone=timezone,
+            dispatch_interval=dispatch_interval,
+            user_agent=user_agent,
+            accounts=MappingProxyType(accounts),
+            feeds=MappingProxyType(feeds),
+            secrets=frozenset(self.secrets),
+            default_template=defaults.template,
+            default_language=defaults.language,
+        )
+
+    # --- sections
+
+    def _database(self, top: dict[str, Any]) -> str:
+        key = "database"
+        if "database_file" in top:
+            if "database" in top:
+                raise ConfigError(
+                    "database_file", "give either 'database' or 'database_file', not both"
+                )
+            key = "database_file"
+            url = self._secret_file(top["database_file"], key)
+        else:
+            url = top.get("database", DEFAULT_DATABASE)
+        expected = (
+            "a database URL such as sqlite:///autoposter.db "
+            "or postgresql+psycopg://user:password@host/autoposter"
+        )
+        url = self._string(url, key, expected).strip()
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            # The URL is not quoted back: it may hold a password.
+            raise ConfigError(key, f"expected {expected}") from None
+        if parsed.password:
+            self.secrets.add(str(parsed.password))
+        database = parsed.database
+        if (
+            parsed.get_backend_name() != "sqlite"
+            or not database
+            or database == ":memory:"
+            or database.startswith("file:")
+            or Path(database).is_absolute()
+        ):
+            return url
+        # The daemon's working directory is wherever systemd or the shell left
+        # it; the config file's directory is the one place the user can see.
+        head, separator, query = url.partition("?")
+        prefix_end = head.index(":///") + 4
+        absolute = os.path.normpath(self.base_dir / head[prefix_end:])
+        return f"{head[:prefix_end]}{absolute}{separator}{query}"
+
+    def _timezone(self, value: object, key: str) -> str:
+        name = self._string(value, key, "a time zone name such as Europe/Paris or UTC")
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise ConfigError(
+                key,
+                f"unknown time zone {_show(name)}; expected an IANA name such as "
+                "Europe/Paris, America/Montreal or UTC",
+            ) from None
+        return name
+
+    def _account(self, name: object, block: object) -> AccountConfig:
+        path = _join("accounts", str(name))
+        account = self._name(name, path, "account")
+        block = self._mapping(block, path, "the account's settings, at least 'type'")
+        options: dict[str, Any] = {}
+        for key, value in block.items():
+            target = key.removesuffix("_file")
+            if key.endswith("_file") and target:
+                if target in block:
+                    raise ConfigError(
+                        _join(path, key), f"give either '{target}' or '{key}', not both"
+                    )
+                options[target] = self._secret_file(value, _join(path, key))
+            else:
+                options[key] = value
+        if "type" not in options:
+            raise ConfigError(
+                _join(path, "type"),
+                "missing; say which kind of account this is, e.g. type: mastodon",
+            )
+        kind = self._string(
+            options.pop("type"), _join(path, "type"), "an account type such as mastodon"
+        )
+        self._collect_secrets(options, None)
+        return AccountConfig(name=account, type=kind, options=_freeze(options))
+
+    def _feed(
+        self,
+        name: object,
+        block: object,
+        defaults: _Settings,
+        accounts: Mapping[str, AccountConfig],
+    ) -> FeedConfig:
+        path = _join("feeds", str(name))
+        feed = self._name(name, path, "feed")
+        block = self._mapping(block, path, "the feed's settings, at least 'url' and 'accounts'")
+        _check_keys(block, path, _FEED_KEYS)
+        for required, what in (
+            ("url", "the address of the feed, e.g. url: https://www.example.org/feed"),
+            ("accounts", "the accounts to post to, e.g. accounts: [ville_mastodon]"),
+        ):
+            if required not in block:
+                raise ConfigError(_join(path, required), f"missing; give {what}")
+        settings = self._settings(block, path, defaults)
+        enabled = True
+        if "enabled" in block:
+            enabled = self._bool(block["enabled"], _join(path, "enabled"))
+        return FeedConfig(
+            name=feed,
+            url=self._feed_url(block["url"], _join(path, "url")),
+            accounts=self._feed_accounts(block["accounts"], _join(path, "accounts"), accounts),
+            poll_interval=settings.poll_interval,
+            template=settings.template,
+            hashtags=settings.hashtags,
+            language=settings.language,
+            include=self._filter(block.get("include"), _join(path, "include")),
+            exclude=self._filter(block.get("exclude"), _join(path, "exclude")),
+            burst_limit=settings.burst_limit,
+            timeout=settings.timeout,
+            max_bytes=settings.max_bytes,
+            enabled=enabled,
+        )
+
+    def _settings(self, block: Mapping[str, Any], path: str, base: _Settings) -> _Settings:
+        def pick(key: str, fallback: _T, check: Callable[[object, str], _T]) -> _T:
+            return check(block[key], _join(path, key)) if key in block else fallback
+
+        return _Settings(
+            poll_interval=pick(
+                "poll_interval",
+                base.poll_interval,
+                lambda v, k: self._duration(v, k, MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
+            ),
+            language=pick("language", base.language, self._language),
+            template=pick("template", base.template, self._template),
+            hashtags=pick(
+                "hashtags",
+                base.hashtags,
+                lambda v, k: self._strings(v, k, "a list of hashtags", "[Ville, Culture]"),
+            ),
+            burst_limit=pick("burst_limit", base.burst_limit, self._burst_limit),
+            timeout=pick(
+                "timeout",
+                base.timeout,
+                lambda v, k: self._duration(v, k, 0.0, None, exclusive=True),
+            ),
+            max_bytes=pick("max_bytes", base.max_bytes, self._max_bytes),
+        )
+
+    def _feed_url(self, value: object, key: str) -> str:
+        expected = (
+            "feeds must be http(s) URLs or file: URLs, "
+            "e.g. https://www.example.org/feed or file:demo/feed.xml"
+        )
+        text = self._string(value, key, "a feed URL such as https://www.example.org/feed").strip()
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            raise ConfigError(key, f"not a valid URL; {expected}") from None
+        scheme = parts.scheme.lower()
+        if scheme in ("http", "https"):
+            if not parts.hostname or any(c.isspace() for c in text):
+                raise ConfigError(key, f"not a valid {scheme} URL (no host name, or a space)")
+            return text
+        if scheme == "file":
+            if parts.netloc not in ("", "localhost") or not parts.path:
+                raise ConfigError(
+                    key,
+                    "a file: URL must name a file on this machine, "
+                    "e.g. file:demo/feed.xml or file:///srv/feeds/feed.xml",
+                )
+            # Relative to the config file, like every other path in it.
+            file_path = self.base_dir / unquote(parts.path)
+            return Path(os.path.normpath(file_path)).as_uri()
+        if not scheme:
+            first = text.split("/", 1)[0]
+            hint = "; add https:// in front" if "." in first and " " not in first else ""
+            raise ConfigError(
+                key, f"this has no scheme (http://, https:// or file:){hint}; {expected}"
+            )
+        raise ConfigError(key, f"'{scheme}:' URLs are not supported; {expected}")
+
+    def _feed_accounts(
+        self, value: object, key: str, accounts: Mapping[str, AccountConfig]
+    ) -> tuple[str, ...]:
+        names = self._strings(value, key, "a list of account names", "[ville_mastodon]")
+        if not names:
+            raise ConfigError(key, "expected at least one account name; the list is empty")
+        defined = ", ".join(sorted(accounts)) if accounts else "none"
+        for index, account in enumerate(names):
+            if account not in accounts:
+                close = difflib.get_close_matches(account, list(accounts), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(
+                    _index(key, index),
+                    f"unknown account {_show(account)} (accounts defined: {defined}){hint}",
+                )
+            if account in names[:index]:
+                raise ConfigError(_index(key, index), f"account '{account}' is listed twice")
+        return names
+
+    def _filter(self, value: object, path: str) -> Filter:
+        block = self._optional_mapping(value, path, "'categories' and/or 'keywords'")
+        _check_keys(block, path, _FILTER_KEYS)
+        return Filter(
+            categories=self._strings(
+                block.get("categories"),
+                _join(path, "categories"),
+                "a list of categories",
+                "[Culture, Sport]",
+            ),
+            keywords=self._strings(
+                block.get("keywords"),
+                _join(path, "keywords"),
+                "a list of keywords",
+                "[travaux, fermeture]",
+            ),
+        )
+
+    # --- values
+
+    def _template(self, value: object, key: str) -> str:
+        allowed = ", ".join(f"{{{name}}}" for name in TEMPLATE_FIELDS)
+        text = self._string(value, key, 'a template such as "{title}\\n\\n{link}"')
+        try:
+            fields = [part[1:] for part in string.Formatter().parse(text)]
+        except ValueError as e:
+            raise ConfigError(
+                key, f"braces do not match ({e}); write {{{{ or }}}} for a literal brace"
+            ) from None
+        for name, spec, conversion in fields:
+            if name is None:
+                continue
+            if not name:
+                raise ConfigError(key, f"empty braces {{}}; name a field, one of {allowed}")
+            if name not in TEMPLATE_FIELDS:
+                close = difflib.get_close_matches(name, TEMPLATE_FIELDS, n=1)
+                hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+                raise ConfigError(key, f"unknown field {{{name}}}{hint}; allowed fields: {allowed}")
+            if spec or conversion:
+                raise ConfigError(
+                    key,
+                    f"write plain {{{name}}}; formats like ':' or '!' are not supported",
+                )
+        return text
+
+    def _language(self, value: object, key: str) -> str:
+        text = self._string(value, key, "a language code such as fr, en or pt-BR")
+        if not _LANGUAGE.fullmatch(text):
+            raise ConfigError(
+                key, f"expected a language code such as fr, en or pt-BR, got {_show(text)}"
+            )
+        return text
+
+    def _burst_limit(self, value: object, key: str) -> int:
+        return self._int(value, key, "a whole number of items, at least 1", minimum=1)
+
+    def _max_bytes(self, value: object, key: str) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and key in self.sexagesimal:
+            raise self._sexagesimal_error(key, value, "a size such as 10MB")
+        size = parse_size(value, key)
+        if size < 1:
+            raise ConfigError(key, "must be at least 1 byte")
+        return size
+
+    def _duration(
+        self,
+        value: object,
+        key: str,
+        minimum: float,
+        maximum: float | None,
+        *,
+        exclusive: bool = False,
+    ) -> float:
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and key in self.sexagesimal
+        ):
+            raise self._sexagesimal_error(key, value, "a duration with units, such as 90s or 1h30m")
+        seconds = parse_duration(value, key)
+        if exclusive and seconds <= minimum:
+            raise ConfigError(key, f"must be more than {_human_duration(minimum)}")
+        if seconds < minimum:
+            raise ConfigError(
+                key,
+                f"must be at least {_human_duration(minimum)}, got {_human_duration(seconds)}",
+            )
+        if maximum is not None and seconds > maximum:
+            raise ConfigError(
+                key,
+                f"must be at most {_human_duration(maximum)}, got {_human_duration(seconds)}",
+            )
+        return seconds
+
+    def _sexagesimal_error(self, key: str, value: object, expected: str) -> ConfigError:
+        raw = self.sexagesimal[key]
+        return ConfigError(
+            key,
+            f"YAML reads {raw} as the base-60 number {value}; write {expected}, "
+            "or put the value in quotes",
+        )
+
+    def _int(self, value: object, key: str, what: str, *, minimum: int) -> int:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())  # from ${VAR}, which always yields text
+        if isinstance(value, bool) or not isinstance(value, int):
+            got = self._describe_at(value, key, text_expected=False)
+            raise ConfigError(key, f"expected {what}, got {got}")
+        if value < minimum:
+            raise ConfigError(key, f"expected {what}, got {value}")
+        return value
+
+    def _bool(self, value: object, key: str) -> bool:
+        if isinstance(value, bool):
+            return value
+        # ${VAR} always yields text; take the words YAML itself reads as booleans.
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in ("true", "yes", "on"):
+                return True
+            if word in ("false", "no", "off"):
+                return False
+        got = self._describe_at(value, key, text_expected=False)
+        raise ConfigError(key, f"expected true or false, got {got}")
+
+    def _string(self, value: object, key: str, what: str) -> str:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ConfigError(key, f"expected {what}, got an empty string")
+            return value
+        raise ConfigError(key, f"expected {what}, got {self._describe_at(value, key)}")
+
+    def _strings(self, value: object, key: str, what: str, example: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            raise ConfigError(
+                key, f"expected {what}, got a string; even a single one goes in brackets: {example}"
+            )
+        if not isinstance(value, list):
+            raise ConfigError(key, f"expected {what}, got {self._describe_at(value, key)}")
+        return tuple(
+            self._string(item, _index(key, index), "a string") for index, item in enumerate(value)
+        )
+
+    def _name(self, value: object, key: str, kind: str) -> str:
+        if isinstance(value, str) and _NAME.fullmatch(value):
+            return value
+        got = _show(value) if isinstance(value, str) else self._describe_at(value, key)
+        raise ConfigError(
+            key,
+            f"{kind} names must be 1 to 64 lower-case letters, digits, '_' or '-', "
+            f"starting with a letter or digit (they appear in logs and commands); got {got}",
+        )
+
+    def _mapping(self, value: object, key: str, what: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"expected a mapping of {what}, got {_describe(value)}")
+        for name in value:
+            if not isinstance(name, str):
+                raise ConfigError(
+                    _join(key, _yaml_text(name)),
+                    f"expected a key name, got {_describe(name)}{_quote_hint(name)}",
+                )
+        return value
+
+    def _optional_mapping(self, value: object, key: str, what: str) -> dict[str, Any]:
+        # A section with every line commented out reads as null: same as absent.
+        return {} if value is None else self._mapping(value, key, what)
+
+    def _describe_at(self, value: object, key: str, *, text_expected: bool = True) -> str:
+        if key in self.sexagesimal:
+            return (
+                f"the number {value} (YAML reads {self.sexagesimal[key]} as a base-60 number; "
+                "put the value in quotes)"
+            )
+        return f"{_describe(value)}{_quote_hint(value) if text_expected else ''}"
+
+    def _secret_file(self, value: object, key: str) -> str:
+        name = self._string(value, key, "the path of a file holding the value")
+        file_path = self.base_dir / Path(name).expanduser()
+        try:
+            text = file_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(key, f"file not found: {file_path}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(key, f"file {file_path} is not UTF-8 text") from None
+        except OSError as e:
+            raise ConfigError(key, f"cannot read file {file_path}: {e.strerror or e}") from None
+        # Editors and `echo` add one newline; anything else is the user's data.
+        text = text.removesuffix("\n").removesuffix("\r")
+        if not text:
+            raise ConfigError(key, f"file {file_path} is empty")
+        self.secrets.add(text)
+        return text
+
+    def _collect_secrets(self, value: object, key: str | None) -> None:
+        if isinstance(value, dict):
+            for name, item in value.items():
+                self._collect_secrets(item, str(name))
+        elif isinstance(value, list):
+            for item in value:
+                self._collect_secrets(item, key)
+        elif isinstance(value, str) and value.strip() and key and _SECRET_KEY.search(key):
+            self.secrets.add(value)
+
+
+# --- small helpers ---------------------------------------------------------------
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _index(path: str, index: int) -> str:
+    return f"{path}[{index}]"
+
+
+def _check_keys(block: Mapping[str, Any], path: str, allowed: Sequence[str]) -> None:
+    for key in block:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(
+                _join(path, key), f"unknown key{hint}; allowed keys: {', '.join(allowed)}"
+            )
+
+
+def _freeze(value: Any) -> Any:
+    """A read-only copy: mappings become MappingProxyType, lists tuples, sets frozensets."""
+    if isinstance(value, dict):
+        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(item) for item in value)
+    if isinstance(value, set):
+        return frozenset(value)
+    return value
+
+
+def _describe(value: object) -> str:
+    """What YAML made of a value, in the words of someone who wrote the file."""
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bytes):
+        return "binary data"
+    if hasattr(value, "isoformat"):
+        return f"a date ({value})"
+    return f"a {type(value).__name__}"
+
+
+def _quote_hint(value: object) -> str:
+    if isinstance(value, bool):
+        return (
+            "; YAML reads unquoted yes, no, on, off, true and false as booleans, "
+            "so put the value in quotes"
+        )
+    if isinstance(value, int | float) or hasattr(value, "isoformat"):
+        return "; put the value in quotes if you meant text"
+    return ""
+
+
+def _yaml_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _show(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _human_duration(seconds: float) -> str:
+    if seconds != int(seconds) or seconds < 1:
+        return f"{seconds:g}s"
+    rest = int(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts) or "0s"
