@@ -1,0 +1,56 @@
+"""The console publisher: prints the post it would make. For trying autoposter out."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import ClassVar
+
+from autoposter.render import render_text
+from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
+
+
+class ConsolePublisher:
+    """Writes each post to standard output, framed, as it would appear on a network."""
+
+    kind: ClassVar[str] = "console"
+
+    def __init__(self, *, name: str, limit: int = 500) -> None:
+        if limit < 50:
+            raise ValueError("limit must be at least 50 characters")
+        self.name = name
+        self.limit = limit
+        self._lock = threading.Lock()
+
+    def render(self, item: Item, spec: PostSpec) -> Post:
+        return Post(
+            account=self.name,
+            text=render_text(item, spec, limit=self.limit),
+            link=item.link,
+            language=item.language or spec.language,
+            title=item.title,
+            summary=item.summary,
+            image=item.image,
+        )
+
+    def publish(self, post: Post, *, key: str) -> Receipt:
+        stream = sys.stdout
+        rule = "─" * 60
+        with self._lock:
+            stream.write(f"┌{rule}\n│ {self.name} · {post.language}\n├{rule}\n")
+            for line in post.text.splitlines() or [""]:
+                stream.write(f"│ {line}\n")
+            if post.image is not None:
+                stream.write(f"│ [image: {post.image.url} — alt: {post.image.alt or '(none)'}]\n")
+            stream.write(f"└{rule}\n")
+            stream.flush()
+        return Receipt(remote_id=f"console:{key}")
+
+    def find(self, post: Post, *, key: str) -> Receipt | None:
+        return None
+
+    def check(self) -> AccountInfo:
+        return AccountInfo(name=self.name, details={"limit": str(self.limit)})
+
+    def close(self) -> None:
+        pass

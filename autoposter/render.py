@@ -1,0 +1,123 @@
+"""Turning an item into the text of a post: templates, hashtags, truncation.
+
+Pure functions. Each network passes its own way of counting length; the rule
+for making a text fit is the same everywhere: shorten the summary, then drop
+the hashtags, then shorten the title at a word boundary with "…". The link is
+never cut.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+
+from autoposter.types import Item, PostSpec
+
+ELLIPSIS = "…"
+TEMPLATE_FIELDS = ("title", "link", "summary", "hashtags", "feed", "author", "categories")
+
+_WORD_SPLIT = re.compile(r"[^\w]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_TRAILING_SPACE = re.compile(r"[ \t]+(?=\n|$)")
+_DOUBLE_SPACE = re.compile(r"(?<=\S) {2,}(?=\S)")
+
+
+def hashtag(text: str) -> str:
+    """``"conseil municipal"`` -> ``"#ConseilMunicipal"``.
+
+    CamelCase so screen readers say the words; accents kept, since Mastodon and
+    Bluesky accept them. Returns "" when nothing word-like is left.
+    """
+    text = unicodedata.normalize("NFC", text.strip().lstrip("#"))
+    words = [w for w in _WORD_SPLIT.split(text) if w]
+    if not words:
+        return ""
+    if len(words) == 1:
+        word = words[0]
+        return "#" + word[:1].upper() + word[1:]
+    return "#" + "".join(w[:1].upper() + w[1:] for w in words)
+
+
+def hashtags(tags: Sequence[str]) -> str:
+    seen: list[str] = []
+    for tag in tags:
+        written = hashtag(tag)
+        if written and written.lower() not in {s.lower() for s in seen}:
+            seen.append(written)
+    return " ".join(seen)
+
+
+def _tidy(text: str) -> str:
+    text = _TRAILING_SPACE.sub("", text)
+    text = _DOUBLE_SPACE.sub(" ", text)
+    text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
+
+
+def fill(template: str, item: Item, spec: PostSpec, **overrides: str) -> str:
+    """The template filled with the item's fields, blank lines and stray spaces tidied."""
+    fields = {
+        "title": item.title,
+        "link": item.link,
+        "summary": item.summary,
+        "hashtags": hashtags(spec.hashtags),
+        "feed": spec.feed,
+        "author": item.author or "",
+        "categories": ", ".join(item.categories),
+    }
+    fields.update(overrides)
+    return _tidy(template.format_map(fields))
+
+
+def shorten(text: str, fits: Callable[[str], bool]) -> str:
+    """The longest prefix of ``text``, cut at a word boundary and ending with "…", that fits.
+
+    Returns ``text`` itself when it fits, and "" when not even one word does.
+    """
+    if fits(text):
+        return text
+    cuts = [m.start() for m in re.finditer(r"\s+", text)]
+    lo, hi, best = 0, len(cuts) - 1, ""
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = text[: cuts[mid]].rstrip(" ,;:.-–—") + ELLIPSIS
+        if fits(candidate):
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+def render_text(
+    item: Item,
+    spec: PostSpec,
+    *,
+    limit: int | None = None,
+    length: Callable[[str], int] = len,
+) -> str:
+    """The post's text, at most ``limit`` as ``length`` counts it.
+
+    Raises ValueError when even the link alone does not fit, which only a
+    misconfigured limit can cause.
+    """
+    text = fill(spec.template, item, spec)
+    if limit is None or length(text) <= limit:
+        return text
+
+    summary = shorten(
+        item.summary, lambda s: length(fill(spec.template, item, spec, summary=s)) <= limit
+    )
+    text = fill(spec.template, item, spec, summary=summary)
+    if length(text) <= limit:
+        return text
+    title = shorten(
+        item.title,
+        lambda t: (
+            length(fill(spec.template, item, spec, summary="", hashtags="", title=t)) <= limit
+        ),
+    )
+    text = fill(spec.template, item, spec, summary="", hashtags="", title=title)
+    if length(text) > limit:
+        raise ValueError(f"the link alone is longer than the limit of {limit}")
+    return text
