@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from autoposter.types import Item, PostSpec
 
@@ -46,6 +47,24 @@ def hashtags(tags: Sequence[str]) -> str:
         if written and written.lower() not in {s.lower() for s in seen}:
             seen.append(written)
     return " ".join(seen)
+
+
+def with_utm(link: str, *, source: str, campaign: str, medium: str = "social") -> str:
+    """``link`` with campaign tags for the site's analytics; tags already there are kept,
+    never added twice."""
+    parts = urlsplit(link)
+    if parts.scheme not in ("http", "https"):
+        return link
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {k for k, _ in query}
+    for key, value in (
+        ("utm_source", source),
+        ("utm_medium", medium),
+        ("utm_campaign", campaign),
+    ):
+        if key not in present:
+            query.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _tidy(text: str) -> str:

@@ -28,13 +28,21 @@ DISPATCH_BATCH = 100
 MAX_DISPATCH_PASSES = 1000
 
 
-def build_publishers(config: Config) -> dict[str, Publisher]:
-    """One publisher per account block; raises ConfigError naming the key at fault."""
+def build_publishers(config: Config, storage: Storage | None = None) -> dict[str, Publisher]:
+    """One publisher per account block; raises ConfigError naming the key at fault.
+
+    A publisher with an ``attach_state(AccountState)`` method gets its account's
+    key-value store when ``storage`` is given (a session kept across restarts).
+    """
     available = registry.available()
     built: dict[str, Publisher] = {}
     try:
         for name, account in config.accounts.items():
-            built[name] = registry.build(name, account.type, account.options, available)
+            publisher = registry.build(name, account.type, account.options, available)
+            built[name] = publisher
+            attach = getattr(publisher, "attach_state", None)
+            if storage is not None and attach is not None:
+                attach(storage.account_state(name))
     except BaseException:
         for publisher in built.values():
             publisher.close()
@@ -57,8 +65,12 @@ class Runtime:
 
     @classmethod
     def start(cls, config: Config, *, parse_workers: int = 2) -> Runtime:
-        publishers = build_publishers(config)
         storage = Storage.open(config.database)
+        try:
+            publishers = build_publishers(config, storage)
+        except BaseException:
+            storage.close()
+            raise
         return cls(
             config=config,
             storage=storage,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoposter.render import fill, hashtag, hashtags, render_text, shorten
+from autoposter.render import fill, hashtag, hashtags, render_text, shorten, with_utm
 from autoposter.types import Item, PostSpec
 
 LINK = "https://www.ville.example/actualites/conseil-municipal-2-decembre"
@@ -86,3 +86,12 @@ def test_never_over_the_limit_and_the_link_always_survives(
     text = render_text(item, spec(), limit=limit)
     assert len(text) <= limit
     assert LINK in text
+
+
+def test_campaign_tags_are_added_once() -> None:
+    tagged = with_utm("https://v.example/a?id=3#top", source="ville_mastodon", campaign="actu")
+    assert tagged == (
+        "https://v.example/a?id=3&utm_source=ville_mastodon&utm_medium=social&utm_campaign=actu#top"
+    )
+    assert with_utm(tagged, source="other", campaign="x") == tagged
+    assert with_utm("mailto:a@b.example", source="s", campaign="c") == "mailto:a@b.example"

@@ -54,7 +54,7 @@ def poll(
 
 def test_migrations_match_the_tables(storage: Storage) -> None:
     current, head = storage.schema_revision()
-    assert current == head == "0001"
+    assert current == head == "0002"
     with storage._engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
@@ -63,7 +63,7 @@ def test_migrations_match_the_tables(storage: Storage) -> None:
 def test_migrate_is_idempotent(database_url: str) -> None:
     for _ in range(3):
         with Storage.open(database_url) as s:
-            assert s.schema_revision() == ("0001", "0001")
+            assert s.schema_revision() == ("0002", "0002")
 
 
 def test_items_are_stored_once_and_round_trip(storage: Storage) -> None:
@@ -222,3 +222,17 @@ def test_passwords_stay_out_of_storage_errors() -> None:
     with pytest.raises(StorageError) as info:
         s.migrate()
     assert "FAKE-DB-PASSWORD" not in str(info.value)
+
+
+def test_account_state_survives_a_restart(database_url: str) -> None:
+    with Storage.open(database_url) as s:
+        state = s.account_state("ville_bsky")
+        assert state.get("session") is None
+        state.set("session", "FAKE-SESSION-1")
+        state.set("session", "FAKE-SESSION-2")
+        s.account_state("other").set("session", "FAKE-OTHER")
+    with Storage.open(database_url) as s:
+        assert s.account_state("ville_bsky").get("session") == "FAKE-SESSION-2"
+        s.account_state("ville_bsky").set("session", None)
+        assert s.account_state("ville_bsky").get("session") is None
+        assert s.account_state("other").get("session") == "FAKE-OTHER"

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from autoposter.errors import StorageError
-from autoposter.storage.schema import deliveries, delivery_events, feeds, items
+from autoposter.storage.schema import account_state, deliveries, delivery_events, feeds, items
 from autoposter.types import DeliveryState, Image, Item
 from autoposter.urls import canonical_link
 
 __all__ = [
+    "AccountState",
     "AccountSummary",
     "DueDelivery",
     "FeedState",
@@ -123,6 +124,24 @@ class RecentDelivery:
     remote_url: str | None
     last_error: str | None
     updated_at: datetime
+
+
+class AccountState:
+    """One account's small key-value store, handed to a publisher that asks for it.
+
+    Thread-safe through the database; values are opaque text.
+    """
+
+    def __init__(self, storage: Storage, account: str) -> None:
+        self._storage = storage
+        self.account = account
+
+    def get(self, key: str) -> str | None:
+        return self._storage.get_account_state(self.account, key)
+
+    def set(self, key: str, value: str | None) -> None:
+        """Store ``value``; None deletes the key."""
+        self._storage.set_account_state(self.account, key, value)
 
 
 def storage_key(key: str) -> str:
@@ -660,6 +679,31 @@ class Storage:
             actor=actor,
             hold_reason=None,
         )
+
+    # --- per-account state ----------------------------------------------------------------
+
+    def get_account_state(self, account: str, key: str) -> str | None:
+        with self._tx() as conn:
+            value = conn.execute(
+                sa.select(account_state.c.value).where(
+                    account_state.c.account == account, account_state.c.key == key
+                )
+            ).scalar()
+        return None if value is None else str(value)
+
+    def set_account_state(self, account: str, key: str, value: str | None) -> None:
+        where = (account_state.c.account == account) & (account_state.c.key == key)
+        with self._tx() as conn:
+            conn.execute(account_state.delete().where(where))
+            if value is not None:
+                conn.execute(
+                    account_state.insert().values(
+                        account=account, key=key, value=value, updated_at=datetime.now(UTC)
+                    )
+                )
+
+    def account_state(self, account: str) -> AccountState:
+        return AccountState(self, account)
 
     # --- reports --------------------------------------------------------------------------
 

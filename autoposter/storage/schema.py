@@ -129,3 +129,14 @@ delivery_events = Table(
     Column("detail", Text, nullable=True),
     Index(None, "delivery_id"),
 )
+
+# Small per-account values a publisher keeps across restarts (a Bluesky session,
+# a month's post count). Values may be credentials: never logged, never exported.
+account_state = Table(
+    "account_state",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""autoposter's benchmarks: run from the repository root with ``python -m bench``."""
