@@ -14,6 +14,8 @@ class ConsolePublisher:
     """Writes each post to standard output, framed, as it would appear on a network."""
 
     kind: ClassVar[str] = "console"
+    # A crash mid-print cannot be checked afterwards.
+    can_find: ClassVar[bool] = False
 
     def __init__(self, *, name: str, limit: int = 500) -> None:
         if limit < 50:

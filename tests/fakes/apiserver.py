@@ -100,7 +100,9 @@ class Fault:
     ``status``/``body``/``headers``: answer this instead. ``delay``: sleep first
     (bounded; a client with a shorter timeout sees a timeout). ``drop``: close
     the connection without answering. ``after``: run the real handler first
-    (the post exists), then drop the connection.
+    (the post exists), then drop the connection. ``hold``: run the real handler,
+    then wait this long before answering (the post exists; a client that times
+    out, or dies, meanwhile never learns it).
     """
 
     status: int | None = None
@@ -109,6 +111,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     after: bool = False
+    hold: float = 0.0
 
 
 Handler = Callable[[ApiRequest], ApiResponse]
@@ -229,6 +232,8 @@ class ApiServer:
             response = handler(request)
         except ApiError as e:
             response = e.response
+        if fault is not None and fault.hold:
+            self._stop.wait(min(fault.hold, MAX_DELAY))
         if fault is not None and fault.after:
             http.close_connection = True
             return
@@ -247,8 +252,12 @@ class ApiServer:
         for name, value in headers.items():
             http.send_header(name, value)
         http.send_header("Content-Length", str(len(response.body)))
-        http.end_headers()
-        http.wfile.write(response.body)
+        try:
+            http.end_headers()
+            http.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up waiting (a timeout we caused on purpose).
+            http.close_connection = True
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -1,0 +1,200 @@
+"""What the Facebook, X, LinkedIn, Telegram and webhook publishers share.
+
+Their common options (``api_url``, ``timeout``, ``template``, ``utm``,
+``language``) are checked and applied the same way here, and an item's image
+is downloaded here: http(s) only, a timeout, a byte cap enforced while
+streaming, and the bytes themselves must be a JPEG, PNG, GIF or WebP whatever
+the server's content type says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import string
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from autoposter import __version__
+from autoposter.render import TEMPLATE_FIELDS, with_utm
+from autoposter.types import Item, PostSpec
+
+USER_AGENT = f"autoposter/{__version__}"
+DEFAULT_TIMEOUT = 20.0
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class MediaError(Exception):
+    """An image could not be used; the message says why (never a secret: image URLs are public)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Downloaded:
+    data: bytes
+    content_type: str  # sniffed from the bytes: image/jpeg, image/png, image/gif, image/webp
+
+
+# -- options -------------------------------------------------------------------------------
+
+
+def seconds(value: object, key: str = "timeout") -> float:
+    """A positive duration: a number of seconds or a string such as ``"20s"``, ``"1m"``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{key}: expected a number of seconds such as 20, got {value!r}")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        unit = next((u for u in ("ms", "s", "m", "h") if text.endswith(u)), "")
+        try:
+            number = float(text[: len(text) - len(unit)] if unit else text) * _UNITS.get(unit, 1.0)
+        except ValueError:
+            raise ValueError(f"{key}: expected a duration such as 20s, got {value!r}") from None
+    else:
+        raise ValueError(f"{key}: expected a duration such as 20s, got {value!r}")
+    if not 0 < number <= 600:
+        raise ValueError(f"{key}: must be more than 0 and at most 600 seconds")
+    return number
+
+
+def base_url(value: object, key: str = "api_url") -> str:
+    """An absolute http(s) URL without its trailing slash."""
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
+        raise ValueError(f"{key}: expected an http(s) URL such as https://api.example.org")
+    if not urlsplit(value).netloc:
+        raise ValueError(f"{key}: the URL has no host")
+    return value.rstrip("/")
+
+
+def template(value: object, key: str = "template") -> str | None:
+    """A post template with known ``{fields}`` only, or None (the feed's template is used)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f'{key}: expected a template such as "{{title}}\\n\\n{{link}}"')
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError as e:
+        raise ValueError(f"{key}: braces do not match ({e}); write {{{{ for a brace") from None
+    for _text, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS or spec or conversion:
+            allowed = ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
+            raise ValueError(f"{key}: unknown field {{{name}}}; allowed fields: {allowed}")
+    return value
+
+
+def choice(value: object, key: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{key}: expected one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def flag(value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def secret(value: object, key: str) -> str:
+    """A non-empty string; the message never shows the value."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key}: expected a non-empty string")
+    return value.strip()
+
+
+def prepare(
+    item: Item,
+    spec: PostSpec,
+    *,
+    account: str,
+    template: str | None,
+    utm: bool,
+    language: str | None,
+) -> tuple[Item, PostSpec, str]:
+    """The item and spec as this account writes them, and the post's language.
+
+    With ``utm`` the item's link carries the campaign tags, so the same string
+    appears in the text, the card and wherever else the post names its link.
+    """
+    if utm:
+        item = dataclasses.replace(
+            item, link=with_utm(item.link, source=account, campaign=spec.feed)
+        )
+    if template is not None:
+        spec = dataclasses.replace(spec, template=template)
+    return item, spec, item.language or language or spec.language
+
+
+def plain(value: Any) -> Any:
+    """A read-only configuration value (MappingProxyType, tuples) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+# -- images --------------------------------------------------------------------------------
+
+
+def sniff(data: bytes) -> str | None:
+    """The image type the bytes really are, or None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def download_image(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    allowed: Sequence[str] = ("image/jpeg", "image/png", "image/gif", "image/webp"),
+    transport: httpx.BaseTransport | None = None,
+) -> Downloaded:
+    """The image at ``url``, at most ``max_bytes``; raises MediaError saying why not."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise MediaError("the image URL is not http(s)")
+    try:
+        with (
+            httpx.Client(
+                timeout=timeout,
+                follow_redirects=True,
+                max_redirects=5,
+                headers={"User-Agent": USER_AGENT, "Accept": "image/*"},
+                transport=transport,
+            ) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code != 200:
+                raise MediaError(f"the image answered HTTP {response.status_code}")
+            declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if declared and not declared.startswith("image/"):
+                raise MediaError(f"the image URL serves {declared}, not an image")
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                raise MediaError(f"the image is larger than {max_bytes} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise MediaError(f"the image is larger than {max_bytes} bytes")
+                chunks.append(chunk)
+    except httpx.HTTPError as e:
+        raise MediaError(f"the image could not be downloaded ({type(e).__name__})") from e
+    data = b"".join(chunks)
+    kind = sniff(data)
+    if kind is None or kind not in allowed:
+        raise MediaError(f"the image is not one of {', '.join(allowed)}")
+    return Downloaded(data, kind)

@@ -1,0 +1,335 @@
+"""LinkedIn page: one post per item on an organization page, Posts API over plain HTTP.
+
+``POST /rest/posts`` with the item as an article (``content.article``: the
+link, its title and description) and a commentary in LinkedIn's "little text"
+format, where ``\\ | { } @ [ ] ( ) < > # * _ ~`` are syntax: LinkedIn cuts a
+post at the first one left unescaped, silently. So:
+
+- plain text is backslash-escaped, every reserved character;
+- the feed's hashtags are written as little-text hashtag templates,
+  ``{hashtag|\\#|ConseilMunicipal}``, so they stay hashtags;
+- a URL is left as it is (escaping ``_`` breaks ``utm_source`` links), except
+  that the reserved characters that may appear in it — ``( ) [ ] { } < > | \\
+  * ~`` — are percent-encoded, which keeps the address it names. The item's
+  link is written that same way in the text and in the article.
+
+The 3,000-character limit is counted on the escaped commentary, the stricter
+reading. LinkedIn has no idempotency key: ``find`` reads the organization's
+20 latest posts and looks for the article's link; LinkedIn's own 422
+"Content is a duplicate of urn:li:share:…" is read as "already posted".
+
+Access tokens last 60 days: with ``token_expires`` set, ``check`` and every
+``publish`` log ``token-expiring`` in the last 7 days, and once it has passed
+the account raises ``AuthError`` without calling LinkedIn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+import twitter_text
+
+from autoposter import logs
+from autoposter.errors import (
+    AuthError,
+    PublishError,
+    RateLimitedError,
+    RejectedError,
+    UnavailableError,
+)
+from autoposter.publishers import _media
+from autoposter.render import hashtags, render_text, shorten
+from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
+
+API_URL = "https://api.linkedin.com"
+LINKEDIN_VERSION = "202511"
+LIMIT = 3000
+TITLE_MAX = 400
+DESCRIPTION_MAX = 600
+FIND_COUNT = 20
+WARN_DAYS = 7
+
+RESERVED = frozenset("\\|{}@[]()<>#*_~")
+_URL_ENCODE = {c: f"%{ord(c):02X}" for c in "()[]{}<>|\\*~"}
+_DUPLICATE = re.compile(r"duplicate of (urn:li:(?:share|ugcPost):\d+)")
+_SPACES = re.compile(r"(\s+)")
+
+
+def safe_url(url: str) -> str:
+    """``url`` with the little-text characters it may hold percent-encoded."""
+    return "".join(_URL_ENCODE.get(c, c) for c in url)
+
+
+def escape(text: str) -> str:
+    return "".join("\\" + c if c in RESERVED else c for c in text)
+
+
+def little(text: str, tags: frozenset[str] = frozenset()) -> str:
+    """Plain text as a little-text commentary; words in ``tags`` (``#Tag``) become hashtags."""
+    out: list[str] = []
+    pos = 0
+    for found in twitter_text.extract_urls_with_indices(text):
+        start, end = found["indices"]
+        if not str(found["url"]).lower().startswith(("http://", "https://")):
+            continue
+        out.append(_words(text[pos:start], tags))
+        out.append(safe_url(text[start:end]))
+        pos = end
+    out.append(_words(text[pos:], tags))
+    return "".join(out)
+
+
+def _words(text: str, tags: frozenset[str]) -> str:
+    return "".join(
+        f"{{hashtag|\\#|{escape(part[1:])}}}" if part in tags else escape(part)
+        for part in _SPACES.split(text)
+    )
+
+
+def _expiry(value: object) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError("token_expires: expected a date such as 2026-12-31")
+
+
+class LinkedInPublisher:
+    """An organization page on LinkedIn, posting as the organization."""
+
+    kind: ClassVar[str] = "linkedin"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        organization_id: str | int,
+        access_token: str,
+        token_expires: str | date | None = None,
+        linkedin_version: str | int = LINKEDIN_VERSION,
+        api_url: str = API_URL,
+        timeout: float | str = _media.DEFAULT_TIMEOUT,
+        language: str | None = None,
+        template: str | None = None,
+        utm: bool = False,
+    ) -> None:
+        self.name = name
+        organization = str(organization_id).strip().removeprefix("urn:li:organization:")
+        if not organization.isdigit():
+            raise ValueError("organization_id: expected the page's numeric id, such as 2414183")
+        self.author = f"urn:li:organization:{organization}"
+        self._token = _media.secret(access_token, "access_token")
+        self.token_expires = _expiry(token_expires)
+        self.linkedin_version = str(linkedin_version).strip()
+        if not re.fullmatch(r"20\d{4}(\.\d{2})?", self.linkedin_version):
+            raise ValueError("linkedin_version: expected a version such as 202511 (YYYYMM)")
+        self.api_url = _media.base_url(api_url)
+        self.timeout = _media.seconds(timeout)
+        self.language = language
+        self.template = _media.template(template)
+        self.utm = _media.flag(utm, "utm")
+        self._http = httpx.Client(
+            base_url=self.api_url,
+            timeout=self.timeout,
+            headers={
+                "Authorization": f"Bearer {self._token}",
+                "Linkedin-Version": self.linkedin_version,
+                "X-Restli-Protocol-Version": "2.0.0",
+                "User-Agent": _media.USER_AGENT,
+            },
+        )
+        self._lock = threading.Lock()
+        self.today: Callable[[], date] = lambda: datetime.now(UTC).date()
+
+    # -- render ------------------------------------------------------------------------
+
+    def render(self, item: Item, spec: PostSpec) -> Post:
+        item, spec, language = _media.prepare(
+            item,
+            spec,
+            account=self.name,
+            template=self.template,
+            utm=self.utm,
+            language=self.language,
+        )
+        item = dataclasses.replace(item, link=safe_url(item.link))
+        tags = frozenset(hashtags(spec.hashtags).split())
+        text = render_text(item, spec, limit=LIMIT, length=lambda s: len(little(s, tags)))
+        title = shorten(item.title, lambda t: len(t) <= TITLE_MAX) or item.title[:TITLE_MAX]
+        description = shorten(item.summary, lambda t: len(t) <= DESCRIPTION_MAX)
+        return Post(
+            account=self.name,
+            text=text,
+            link=item.link,
+            language=language,
+            title=title,
+            summary=description,
+            image=item.image,
+            extra={"commentary": little(text, tags)},
+        )
+
+    # -- publish -----------------------------------------------------------------------
+
+    def publish(self, post: Post, *, key: str) -> Receipt:
+        self._check_token()
+        article: dict[str, Any] = {"source": post.link, "title": post.title or post.link}
+        if post.summary:
+            article["description"] = post.summary
+        body = {
+            "author": self.author,
+            "commentary": post.extra.get("commentary", little(post.text)),
+            "visibility": "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "content": {"article": article},
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        with self._lock:
+            try:
+                response = self._send("POST", "/rest/posts", json=body)
+            except _Duplicate as e:
+                logs.event(
+                    "linkedin-duplicate", level=logging.WARNING, account=self.name, urn=e.urn
+                )
+                return Receipt(remote_id=e.urn, url=post_url(e.urn))
+        urn = response.headers.get("x-restli-id", "")
+        if not urn:
+            raise UnavailableError(self.name, "LinkedIn answered without the new post's id")
+        return Receipt(remote_id=urn, url=post_url(urn))
+
+    def find(self, post: Post, *, key: str) -> Receipt | None:
+        with self._lock:
+            response = self._send(
+                "GET",
+                f"/rest/posts?author={quote(self.author, safe='')}&q=author&count={FIND_COUNT}",
+                headers={"X-RestLi-Method": "FINDER"},
+            )
+        elements = _json(response).get("elements")
+        for element in elements if isinstance(elements, list) else []:
+            if not isinstance(element, Mapping):
+                continue
+            content = element.get("content")
+            article = content.get("article") if isinstance(content, Mapping) else None
+            source = article.get("source") if isinstance(article, Mapping) else None
+            if source in (post.link, safe_url(post.link)) and element.get("id"):
+                return Receipt(remote_id=str(element["id"]), url=post_url(str(element["id"])))
+        return None
+
+    def check(self) -> AccountInfo:
+        self._check_token()
+        details = {
+            "organization": self.author,
+            "limit": f"{LIMIT} characters",
+            "linkedin_version": self.linkedin_version,
+            "token expires": str(self.token_expires) if self.token_expires else "unknown",
+        }
+        name = self.author
+        with self._lock:
+            try:
+                response = self._send("GET", f"/rest/organizations/{self.author.split(':')[-1]}")
+                name = str(_json(response).get("localizedName") or name)
+            except AuthError:
+                raise
+            except RejectedError as e:
+                details["name"] = f"not readable ({e.message})"
+        return AccountInfo(name=name, details=details)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _check_token(self) -> None:
+        if self.token_expires is None:
+            return
+        left = (self.token_expires - self.today()).days
+        if left < 0:
+            raise AuthError(
+                self.name,
+                f"the LinkedIn access token expired on {self.token_expires}; "
+                "generate a new one and update access_token and token_expires",
+            )
+        if left <= WARN_DAYS:
+            logs.event(
+                "token-expiring",
+                level=logging.WARNING,
+                account=self.name,
+                expires=str(self.token_expires),
+                days=left,
+            )
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as e:
+            raise UnavailableError(
+                self.name, f"cannot reach LinkedIn ({type(e).__name__})"
+            ) from None
+        status = response.status_code
+        if status < 400:
+            return response
+        data = _json(response)
+        message = logs.redact(
+            str(data.get("message") or response.reason_phrase or "no details"), [self._token]
+        )[:500]
+        said = f"({status}): {message}"
+        duplicate = _DUPLICATE.search(message)
+        if status == 422 and duplicate:
+            raise _Duplicate(duplicate.group(1))
+        if status == 401:
+            raise AuthError(self.name, f"LinkedIn refused the access token {said}")
+        if status == 403:
+            raise AuthError(
+                self.name,
+                f"LinkedIn refused this action {said}; the token needs w_organization_social "
+                "(and r_organization_social to look posts up), granted by a page admin",
+            )
+        if status == 429:
+            raise RateLimitedError(
+                self.name, f"LinkedIn rate limit {said}", retry_after=_retry_after(response)
+            )
+        if status >= 500:
+            raise UnavailableError(self.name, f"LinkedIn failed on its side {said}")
+        raise RejectedError(self.name, f"LinkedIn refused the post {said}")
+
+
+class _Duplicate(PublishError):
+    def __init__(self, urn: str) -> None:
+        super().__init__("", f"duplicate of {urn}")
+        self.urn = urn
+
+
+def post_url(urn: str) -> str:
+    return f"https://www.linkedin.com/feed/update/{urn}"
+
+
+def _json(response: httpx.Response) -> Mapping[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, Mapping) else {}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else None

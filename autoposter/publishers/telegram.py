@@ -1,0 +1,224 @@
+"""Telegram channel: one message per item through the Bot API's ``sendMessage``, plain HTTP.
+
+The message is HTML (``parse_mode: HTML``): every piece of text escaped
+(``< > &``), the title in ``<b>``, the link written out (Telegram links it)
+and shown as a link preview. The 4,096-character limit applies to the text
+after entity parsing, the visible text: it is counted in UTF-16 code units,
+as Telegram counts, so an emoji counts 2.
+
+The bot token is part of every URL (``/bot<TOKEN>/…``), and httpx puts the URL
+in its exceptions: no httpx exception or its text leaves this module; errors
+are raised ``from None`` with a message of our own, and any text from
+Telegram is stripped of the token before use.
+
+A bot cannot read a channel's history: ``find`` always answers None (cannot
+tell), so a delivery interrupted after sending needs an operator's look.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from autoposter import logs
+from autoposter.errors import AuthError, RateLimitedError, RejectedError, UnavailableError
+from autoposter.publishers import _media
+from autoposter.render import render_text
+from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
+
+API_URL = "https://api.telegram.org"
+LIMIT = 4096
+
+# Private-use characters mark where the title starts and ends in the rendered text;
+# they are counted as nothing and become <b> and </b>.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_MARKS = re.compile(f"[{_OPEN}{_CLOSE}]")
+_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]{20,}")
+_CHAT = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+")
+
+
+def visible_length(text: str) -> int:
+    """Telegram's count of a message's visible text: UTF-16 code units."""
+    return len(_MARKS.sub("", text).encode("utf-16-le")) // 2
+
+
+def to_html(marked: str) -> str:
+    """The rendered text (title between the marks) as Telegram HTML."""
+    escaped = html.escape(marked, quote=False)
+    if _OPEN in escaped and _CLOSE not in escaped:
+        # The title was shortened: its end is the "…" the shortening added.
+        start = escaped.index(_OPEN)
+        cut = escaped.find("…", start)
+        end = cut + 1 if cut >= 0 else len(escaped)
+        escaped = escaped[:end] + _CLOSE + escaped[end:]
+    return escaped.replace(_OPEN, "<b>").replace(_CLOSE, "</b>")
+
+
+class TelegramPublisher:
+    """A Telegram channel (or group) the bot is an administrator of."""
+
+    kind: ClassVar[str] = "telegram"
+    # No way to ask whether a post exists: the delivery engine never retries blindly.
+    can_find: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        bot_token: str,
+        chat_id: str | int,
+        disable_notification: bool = False,
+        link_preview: bool = True,
+        api_url: str = API_URL,
+        timeout: float | str = _media.DEFAULT_TIMEOUT,
+        language: str | None = None,
+        template: str | None = None,
+        utm: bool = False,
+    ) -> None:
+        self.name = name
+        token = _media.secret(bot_token, "bot_token")
+        if not _TOKEN.fullmatch(token):
+            raise ValueError("bot_token: expected a token such as 123456789:AAE… from @BotFather")
+        self._token = token
+        chat = str(chat_id).strip()
+        if not _CHAT.fullmatch(chat):
+            raise ValueError(
+                "chat_id: expected @channelname or a numeric id such as -1001234567890"
+            )
+        self.chat_id = chat
+        self.disable_notification = _media.flag(disable_notification, "disable_notification")
+        self.link_preview = _media.flag(link_preview, "link_preview")
+        self.api_url = _media.base_url(api_url)
+        self.timeout = _media.seconds(timeout)
+        self.language = language
+        self.template = _media.template(template)
+        self.utm = _media.flag(utm, "utm")
+        self._http = httpx.Client(timeout=self.timeout, headers={"User-Agent": _media.USER_AGENT})
+        self._lock = threading.Lock()
+
+    # -- render ------------------------------------------------------------------------
+
+    def render(self, item: Item, spec: PostSpec) -> Post:
+        item, spec, language = _media.prepare(
+            item,
+            spec,
+            account=self.name,
+            template=self.template,
+            utm=self.utm,
+            language=self.language,
+        )
+        clean = dataclasses.replace(
+            item, title=_MARKS.sub("", item.title), summary=_MARKS.sub("", item.summary)
+        )
+        marked = dataclasses.replace(
+            clean, title=f"{_OPEN}{clean.title}{_CLOSE}" if clean.title else ""
+        )
+        text = render_text(marked, spec, limit=LIMIT, length=visible_length)
+        return Post(
+            account=self.name,
+            text=_MARKS.sub("", text),
+            link=item.link,
+            language=language,
+            title=clean.title,
+            summary=clean.summary,
+            image=item.image,
+            extra={"html": to_html(text)},
+        )
+
+    # -- publish -----------------------------------------------------------------------
+
+    def publish(self, post: Post, *, key: str) -> Receipt:
+        body: dict[str, Any] = {
+            "chat_id": self.chat_id,
+            "text": post.extra.get("html") or html.escape(post.text, quote=False),
+            "parse_mode": "HTML",
+            "disable_notification": self.disable_notification,
+            "link_preview_options": (
+                {"url": post.link, "prefer_large_media": True}
+                if self.link_preview
+                else {"is_disabled": True}
+            ),
+        }
+        with self._lock:
+            result = self._call("sendMessage", body)
+        message_id = result.get("message_id") if isinstance(result, Mapping) else None
+        if not isinstance(message_id, int):
+            raise UnavailableError(self.name, "Telegram answered without the message id")
+        return Receipt(remote_id=str(message_id), url=self.message_url(message_id))
+
+    def message_url(self, message_id: int) -> str | None:
+        if self.chat_id.startswith("@"):
+            return f"https://t.me/{self.chat_id[1:]}/{message_id}"
+        return None
+
+    def find(self, post: Post, *, key: str) -> Receipt | None:
+        return None  # bots cannot read a channel's history
+
+    def check(self) -> AccountInfo:
+        with self._lock:
+            me = self._call("getMe", {})
+            chat = self._call("getChat", {"chat_id": self.chat_id})
+        bot = f"@{me.get('username', '?')}" if isinstance(me, Mapping) else "?"
+        title = str(chat.get("title") or self.chat_id) if isinstance(chat, Mapping) else "?"
+        return AccountInfo(
+            name=title,
+            details={"bot": bot, "chat_id": self.chat_id, "limit": f"{LIMIT} characters"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _call(self, method: str, body: Mapping[str, Any]) -> Any:
+        url = f"{self.api_url}/bot{self._token}/{method}"
+        failure = ""
+        arrived = True
+        try:
+            response = self._http.post(url, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            # The request never left: retrying cannot post twice.
+            failure, arrived = "cannot connect", False
+        except httpx.TimeoutException:
+            failure = "timed out"
+        except httpx.HTTPError as e:
+            # Never str(e): httpx names the URL, and the URL holds the token.
+            failure = f"cannot reach Telegram ({type(e).__name__})"
+        if failure:
+            # Raised outside the except block: the httpx exception is not even its context.
+            raise UnavailableError(self.name, f"Telegram {method}: {failure}", maybe_posted=arrived)
+        status = response.status_code
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        data = data if isinstance(data, Mapping) else {}
+        if status == 200 and data.get("ok") is True:
+            return data.get("result")
+        description = logs.redact(
+            str(data.get("description") or response.reason_phrase or "no details"), [self._token]
+        )[:500]
+        said = f"Telegram {method} ({status}): {description}"
+        if status in (401, 404) and method != "getChat":
+            raise AuthError(self.name, f"{said}; check bot_token")
+        if status == 403:
+            raise AuthError(self.name, f"{said}; make the bot an administrator of {self.chat_id}")
+        if status == 429:
+            parameters = data.get("parameters")
+            wait = parameters.get("retry_after") if isinstance(parameters, Mapping) else None
+            raise RateLimitedError(
+                self.name,
+                said,
+                retry_after=float(wait) if isinstance(wait, int | float) else None,
+            )
+        if status >= 500 or status == 200:
+            raise UnavailableError(self.name, said)
+        if status == 400 and "chat not found" in description.lower():
+            raise AuthError(self.name, f"{said}; check chat_id and that the bot is in the chat")
+        raise RejectedError(self.name, said)

@@ -1,0 +1,485 @@
+"""X (formerly Twitter): one post per item through tweepy's ``Client``, OAuth 1.0a user context.
+
+Rendering counts as X does (``twitter-text``: 280 weighted characters, every
+URL 23, CJK and emoji 2). tweepy has its host hard-coded and sets no timeout:
+the client's ``requests`` session is replaced by one that sends to ``api_url``
+and puts a timeout on every request. tweepy never sleeps here
+(``wait_on_rate_limit`` stays off): a 429 becomes ``RateLimitedError`` with
+the seconds until ``x-rate-limit-reset``.
+
+X has no idempotency key. Its answer to the same text twice, 403 "duplicate
+content", means the post exists: ``publish`` then looks for it among the
+account's recent posts (by link, else by text) and returns its receipt, or a
+receipt whose ``remote_id`` is ``"duplicate"`` and ``url`` None when it is not
+among them. ``find`` makes the same look-up.
+
+``monthly_budget`` (US dollars) caps X's pay-per-use bill: a post with a URL is
+counted $0.20 and one without $0.015 (X's 2026 prices), in the account's state
+under ``spend:YYYY-MM``. A post that would go over the budget is not sent: it
+raises ``RateLimitedError`` with ``retry_after`` = the seconds until the next
+month (UTC) and a message starting "monthly budget of $N reached". A request
+whose outcome is unknown (timeout, 5xx) stays counted: better to stop a post
+early than to overspend.
+
+Images go through the v2 media upload (initialize, append, finalize) with
+their alt text set through ``/2/media/metadata``; by default only an image with
+alt text is attached (``images: with_alt``), ``always`` attaches any image,
+``never`` none. An image that cannot be downloaded or is not a JPEG, PNG, GIF
+or WebP of at most 5 MB is left out and the post goes without it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol, TypeVar
+
+import requests
+import tweepy
+import twitter_text
+
+from autoposter import logs
+from autoposter.errors import (
+    AuthError,
+    PublishError,
+    RateLimitedError,
+    RejectedError,
+    UnavailableError,
+)
+from autoposter.publishers import _media
+from autoposter.render import render_text
+from autoposter.types import AccountInfo, Image, Item, Post, PostSpec, Receipt
+
+API_URL = "https://api.twitter.com"  # tweepy's own host, which it hard-codes
+LIMIT = 280
+IMAGE_MAX_BYTES = 5 * 1024 * 1024
+SEGMENT_BYTES = 1024 * 1024
+ALT_MAX = 1000
+# X's 2026 prices, in thousandths of a dollar so that sums stay exact.
+COST_WITH_URL = 200
+COST_WITHOUT_URL = 15
+IMAGE_POLICIES = ("with_alt", "always", "never")
+LOOKUP_COUNT = 20
+
+_T = TypeVar("_T")
+_WHITESPACE = re.compile(r"\s+")
+_AUTH_HINTS = (
+    "oauth",
+    "permission",
+    "not permitted",
+    "enroll",
+    "suspended",
+    "locked",
+    "client",
+    "access level",
+)
+
+
+def weighted_length(text: str) -> int:
+    """The length X counts: 280 at most, URLs 23, CJK and most emoji 2."""
+    return int(twitter_text.parse_tweet(text).weightedLength)
+
+
+def has_url(text: str) -> bool:
+    return bool(twitter_text.extract_urls(text))
+
+
+class _State(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str | None) -> None: ...
+
+
+class _MemoryState:
+    """Used until the runtime attaches the account's stored state (previews, tests)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    def set(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._values.pop(key, None)
+        else:
+            self._values[key] = value
+
+
+class _Duplicate(Exception):
+    """X said the text was already posted."""
+
+
+class RoutedSession(requests.Session):
+    """A requests session that sends what was meant for ``origin`` to ``base`` instead,
+    and gives every request a timeout. The URL is rewritten before the request is
+    prepared, so an OAuth 1.0a signature covers the URL actually sent."""
+
+    def __init__(self, origin: str, base: str, timeout: float) -> None:
+        super().__init__()
+        self.origin = origin.rstrip("/")
+        self.base = base.rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(url, str) and url.startswith(self.origin):
+            url = self.base + url[len(self.origin) :]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().request(method, url, *args, **kwargs)
+
+
+def month_key(now: datetime) -> str:
+    return f"spend:{now:%Y-%m}"
+
+
+def seconds_to_next_month(now: datetime) -> float:
+    first = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+    return max(1.0, (first - now).total_seconds())
+
+
+class XPublisher:
+    """An X account, posting as the user whose access token is configured."""
+
+    kind: ClassVar[str] = "x"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        consumer_key: str,
+        consumer_secret: str,
+        access_token: str,
+        access_token_secret: str,
+        api_url: str = API_URL,
+        timeout: float | str = _media.DEFAULT_TIMEOUT,
+        language: str | None = None,
+        template: str | None = None,
+        utm: bool = False,
+        monthly_budget: float | None = None,
+        images: str = "with_alt",
+    ) -> None:
+        self.name = name
+        self.api_url = _media.base_url(api_url)
+        self.timeout = _media.seconds(timeout)
+        self.language = language
+        self.template = _media.template(template)
+        self.utm = _media.flag(utm, "utm")
+        # "with-alt" is accepted too: one spelling less to get wrong.
+        self.images = _media.choice(images.replace("-", "_"), "images", IMAGE_POLICIES)
+        if monthly_budget is not None and (
+            isinstance(monthly_budget, bool)
+            or not isinstance(monthly_budget, int | float)
+            or monthly_budget < 0
+        ):
+            raise ValueError("monthly_budget: expected an amount in US dollars, such as 20")
+        self.monthly_budget = None if monthly_budget is None else float(monthly_budget)
+        keys = {
+            "consumer_key": consumer_key,
+            "consumer_secret": consumer_secret,
+            "access_token": access_token,
+            "access_token_secret": access_token_secret,
+        }
+        checked = {key: _media.secret(value, key) for key, value in keys.items()}
+        self._secrets = sorted(checked.values(), key=len, reverse=True)
+        self._client = tweepy.Client(**checked, return_type=dict, wait_on_rate_limit=False)
+        self._client.session = RoutedSession(API_URL, self.api_url, self.timeout)
+        self._state: _State = _MemoryState()
+        self._user_id: str | None = None
+        self._lock = threading.Lock()
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def attach_state(self, state: _State) -> None:
+        """Keep the month's spending in the account's stored state."""
+        self._state = state
+
+    # -- render ------------------------------------------------------------------------
+
+    def render(self, item: Item, spec: PostSpec) -> Post:
+        item, spec, language = _media.prepare(
+            item,
+            spec,
+            account=self.name,
+            template=self.template,
+            utm=self.utm,
+            language=self.language,
+        )
+        text = render_text(item, spec, limit=LIMIT, length=weighted_length)
+        return Post(
+            account=self.name,
+            text=text,
+            link=item.link,
+            language=language,
+            title=item.title,
+            summary=item.summary,
+            image=self._image_for(item.image),
+        )
+
+    def _image_for(self, image: Image | None) -> Image | None:
+        if image is None or self.images == "never":
+            return None
+        if self.images == "with_alt" and not (image.alt or "").strip():
+            return None
+        return image
+
+    # -- publish -----------------------------------------------------------------------
+
+    def publish(self, post: Post, *, key: str) -> Receipt:
+        with self._lock:
+            media_ids = self._media_for(post)
+            cost = COST_WITH_URL if has_url(post.text) else COST_WITHOUT_URL
+            self._reserve(cost)
+            body: dict[str, Any] = {"text": post.text, "user_auth": True}
+            if media_ids:
+                body["media_ids"] = media_ids
+            try:
+                answer = self._call(lambda: self._client.create_tweet(**body))
+            except _Duplicate:
+                self._refund(cost)
+                found = self._lookup(post)
+                logs.event(
+                    "x-duplicate",
+                    level=logging.WARNING,
+                    account=self.name,
+                    found=found.url if found else "not among recent posts",
+                )
+                return found or Receipt(remote_id="duplicate", url=None)
+            except UnavailableError:
+                raise  # the post may exist: its cost stays counted
+            except PublishError:
+                self._refund(cost)
+                raise
+            tweet_id = str(_data(answer).get("id", ""))
+            if not tweet_id:
+                raise UnavailableError(self.name, "X answered without the new post's id")
+            return Receipt(remote_id=tweet_id, url=status_url(tweet_id))
+
+    def find(self, post: Post, *, key: str) -> Receipt | None:
+        with self._lock:
+            return self._lookup(post)
+
+    def check(self) -> AccountInfo:
+        with self._lock:
+            answer = self._call(lambda: self._client.get_me(user_auth=True))
+        user = _data(answer)
+        self._user_id = str(user.get("id") or "") or None
+        details = {"limit": f"{LIMIT} weighted characters (URLs 23)", "images": self.images}
+        if self.monthly_budget is not None:
+            spent = self._spent(month_key(self.now())) / 1000
+            details["monthly budget"] = f"${self.monthly_budget:.2f} (spent ${spent:.3f})"
+        return AccountInfo(name=f"@{user.get('username', '?')}", details=details)
+
+    def close(self) -> None:
+        self._client.session.close()
+
+    # -- budget ------------------------------------------------------------------------
+
+    def _spent(self, key: str) -> int:
+        value = self._state.get(key)
+        return int(value) if value and value.isdigit() else 0
+
+    def _reserve(self, cost: int) -> None:
+        now = self.now()
+        key = month_key(now)
+        spent = self._spent(key)
+        if self.monthly_budget is not None and spent + cost > round(self.monthly_budget * 1000):
+            budget = f"{self.monthly_budget:g}"
+            logs.event(
+                "x-budget-reached",
+                level=logging.WARNING,
+                account=self.name,
+                budget=budget,
+                spent=f"{spent / 1000:.3f}",
+            )
+            raise RateLimitedError(
+                self.name,
+                f"monthly budget of ${budget} reached (${spent / 1000:.3f} spent in {now:%Y-%m}); "
+                "posts resume next month, or raise monthly_budget",
+                retry_after=seconds_to_next_month(now),
+            )
+        self._state.set(key, str(spent + cost))
+
+    def _refund(self, cost: int) -> None:
+        key = month_key(self.now())
+        self._state.set(key, str(max(0, self._spent(key) - cost)))
+
+    # -- media -------------------------------------------------------------------------
+
+    def _media_for(self, post: Post) -> list[str]:
+        if post.image is None:
+            return []
+        try:
+            image = _media.download_image(
+                post.image.url, max_bytes=IMAGE_MAX_BYTES, timeout=self.timeout
+            )
+        except _media.MediaError as e:
+            logs.event("image-skipped", level=logging.WARNING, account=self.name, reason=str(e))
+            return []
+        media_id = self._upload(image)
+        alt = (post.image.alt or "").strip()
+        if alt:
+            self._call(
+                lambda: self._client.request(
+                    "POST",
+                    "/2/media/metadata",
+                    json={"id": media_id, "metadata": {"alt_text": {"text": alt[:ALT_MAX]}}},
+                    user_auth=True,
+                )
+            )
+        return [media_id]
+
+    def _upload(self, image: _media.Downloaded) -> str:
+        started = self._call(
+            lambda: self._client.request(
+                "POST",
+                "/2/media/upload/initialize",
+                json={
+                    "media_type": image.content_type,
+                    "total_bytes": len(image.data),
+                    "media_category": "tweet_gif"
+                    if image.content_type == "image/gif"
+                    else "tweet_image",
+                },
+                user_auth=True,
+            )
+        )
+        media_id = str(_data(_json(started)).get("id", ""))
+        if not media_id:
+            raise UnavailableError(self.name, "X's media upload answered without an id")
+        for index, offset in enumerate(range(0, len(image.data), SEGMENT_BYTES)):
+            segment = base64.b64encode(image.data[offset : offset + SEGMENT_BYTES]).decode()
+            self._call(
+                lambda segment=segment, index=index: self._client.request(  # type: ignore[misc]
+                    "POST",
+                    f"/2/media/upload/{media_id}/append",
+                    json={"media": segment, "segment_index": index},
+                    user_auth=True,
+                )
+            )
+        finished = self._call(
+            lambda: self._client.request(
+                "POST", f"/2/media/upload/{media_id}/finalize", user_auth=True
+            )
+        )
+        state = _data(_json(finished)).get("processing_info", {}).get("state", "succeeded")
+        if state == "failed":
+            raise RejectedError(self.name, "X could not process the image")
+        return media_id
+
+    # -- look-up -----------------------------------------------------------------------
+
+    def _lookup(self, post: Post) -> Receipt | None:
+        if self._user_id is None:
+            me = _data(self._call(lambda: self._client.get_me(user_auth=True)))
+            self._user_id = str(me.get("id") or "") or None
+            if self._user_id is None:
+                raise UnavailableError(self.name, "X did not say who this account is")
+        user_id = self._user_id
+        answer = self._call(
+            lambda: self._client.get_users_tweets(
+                user_id,
+                max_results=LOOKUP_COUNT,
+                tweet_fields=["entities", "created_at"],
+                user_auth=True,
+            )
+        )
+        tweets = answer.get("data") if isinstance(answer, Mapping) else None
+        wanted = _comparable(post.text)
+        for tweet in tweets if isinstance(tweets, list) else []:
+            if not isinstance(tweet, Mapping):
+                continue
+            urls = (tweet.get("entities") or {}).get("urls") or []
+            links = {
+                u.get(field)
+                for u in urls
+                if isinstance(u, Mapping)
+                for field in ("expanded_url", "unwound_url")
+            }
+            same_text = bool(wanted) and _comparable(str(tweet.get("text", ""))) == wanted
+            if post.link in links or same_text:
+                tweet_id = str(tweet.get("id"))
+                return Receipt(remote_id=tweet_id, url=status_url(tweet_id))
+        return None
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        return logs.redact(text, self._secrets)
+
+    def _call(self, fn: Callable[[], _T]) -> _T:
+        """Run one tweepy call, its errors translated into autoposter's."""
+        try:
+            return fn()
+        except tweepy.TooManyRequests as e:
+            reset = getattr(e, "reset_time", None)
+            retry_after = max(1.0, reset - self.now().timestamp()) if reset else None
+            raise RateLimitedError(
+                self.name, "X rate limit reached (429)", retry_after=retry_after
+            ) from None
+        except tweepy.Unauthorized as e:
+            raise AuthError(
+                self.name, f"X refused the credentials (401): {self._message(e)}"
+            ) from None
+        except tweepy.Forbidden as e:
+            message = self._message(e)
+            if "duplicate content" in message.lower():
+                raise _Duplicate() from None
+            if any(hint in message.lower() for hint in _AUTH_HINTS):
+                raise AuthError(self.name, f"X refused this account (403): {message}") from None
+            raise RejectedError(self.name, f"X refused the post (403): {message}") from None
+        except tweepy.TwitterServerError as e:
+            raise UnavailableError(
+                self.name, f"X failed on its side ({_status(e)}): {self._message(e)}"
+            ) from None
+        except tweepy.HTTPException as e:
+            status = _status(e)
+            error: type[PublishError] = RejectedError if 400 <= status < 500 else UnavailableError
+            raise error(self.name, f"X answered {status}: {self._message(e)}") from None
+        except requests.RequestException as e:
+            raise UnavailableError(self.name, f"cannot reach X ({type(e).__name__})") from None
+        except tweepy.TweepyException as e:
+            raise UnavailableError(self.name, f"X call failed ({type(e).__name__})") from None
+
+    def _message(self, error: tweepy.HTTPException) -> str:
+        messages = [str(m) for m in getattr(error, "api_messages", []) if m]
+        text = "; ".join(messages) or str(getattr(error.response, "reason", "")) or "no details"
+        return self._redact(text)[:500]
+
+
+def status_url(tweet_id: str) -> str:
+    return f"https://x.com/i/web/status/{tweet_id}"
+
+
+def _status(error: tweepy.HTTPException) -> int:
+    return int(getattr(error.response, "status_code", 0) or 0)
+
+
+def _json(response: Any) -> Mapping[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, Mapping) else {}
+
+
+def _data(answer: Any) -> Mapping[str, Any]:
+    data = answer.get("data") if isinstance(answer, Mapping) else None
+    return data if isinstance(data, Mapping) else {}
+
+
+def _comparable(text: str) -> str:
+    """A post's text as X gives it back, for comparison: URLs out (X rewrites them to
+    t.co), HTML entities decoded (X escapes & < >), whitespace folded."""
+    text = html.unescape(text)
+    for url in sorted(twitter_text.extract_urls(text), key=len, reverse=True):
+        text = text.replace(url, " ")
+    text = re.sub(r"https://t\.co/\w+", " ", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+__all__ = ["LIMIT", "XPublisher", "weighted_length"]
