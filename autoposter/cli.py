@@ -5,62 +5,30 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from autoposter import __version__, logs
-from autoposter.config import Config, load_config, resolve_config_path
+from autoposter import __version__, cli_ops, cli_queue, logs
+from autoposter.cli_common import actor, common_options, load, local_time
+from autoposter.config import Config, load_config, parse_config
 from autoposter.errors import AutoposterError, ConfigError
 from autoposter.parse import parse_feed
 from autoposter.pipeline import oldest_first, spec_for
+from autoposter.policy import DeliveryPolicy
 from autoposter.routing import accepts
 from autoposter.runtime import Runtime, build_publishers
 from autoposter.storage import PlannedDelivery, Storage
 from autoposter.types import NotModified
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 DEMO_FILES = Path(__file__).parent / "demo"
-
-
-def _common(func: F) -> F:
-    func = click.option(
-        "--log-format",
-        type=click.Choice(["human", "json"]),
-        default="human",
-        show_default=True,
-        help="Log lines for people, or one JSON object per line for journald/Loki.",
-    )(func)
-    func = click.option(
-        "--config",
-        "config_path",
-        metavar="PATH",
-        help="Configuration file. Default: $AUTOPOSTER_CONFIG, then ./autoposter.yaml.",
-    )(func)
-    return func
-
-
-def _load(config_path: str | None, log_format: str) -> Config:
-    logs.configure(log_format)
-    config = load_config(resolve_config_path(config_path, os.environ))
-    logs.configure(log_format, secrets=config.secrets)
-    return config
-
-
-def _local(config: Config, when: datetime | None) -> str:
-    if when is None:
-        return "never"
-    return when.astimezone(config.tz()).strftime("%Y-%m-%d %H:%M")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,17 +38,21 @@ def cli() -> None:
 
 
 @cli.command()
-@_common
+@common_options
 @click.option("--once", is_flag=True, help="Poll every feed once, send what is due, then exit.")
-def run(config_path: str | None, log_format: str, once: bool) -> None:
+@click.option(
+    "--http-listen",
+    metavar="HOST:PORT",
+    envvar="AUTOPOSTER_HTTP_LISTEN",
+    help="Serve /healthz and /metrics there (overrides http.listen; the container sets it).",
+)
+def run(config_path: str | None, log_format: str, once: bool, http_listen: str | None) -> None:
     """Run the daemon (or one cycle with --once)."""
-    config = _load(config_path, log_format)
+    config = load(config_path, log_format)
+    listen = _listen_option(http_listen)
     runtime = Runtime.start(config)
     try:
         if once:
-            from autoposter.pipeline import recover_interrupted
-
-            recover_interrupted(runtime.storage, runtime.now)
             polls = runtime.poll_all()
             sent = runtime.dispatch()
             errors = [p for p in polls if p.status == "error"]
@@ -97,35 +69,40 @@ def run(config_path: str | None, log_format: str, once: bool) -> None:
         else:
             from autoposter.daemon import serve
 
-            serve(runtime)
+            serve(runtime, http_listen=listen)
     finally:
         runtime.close()
 
 
 @cli.command()
-@_common
+@common_options
 @click.option("--online", is_flag=True, help="Also fetch every feed and check every account.")
 def check(config_path: str | None, log_format: str, online: bool) -> None:
     """Validate the configuration and print what was understood."""
-    config = _load(config_path, log_format)
+    config = load(config_path, log_format)
     publishers = build_publishers(config)
     ok = True
     try:
         click.echo(f"configuration: {config.path}")
         click.echo(f"database:      {Storage(config.database).safe_url}")
         click.echo(f"timezone:      {config.timezone}")
+        click.echo(f"delivery:      {describe_policy(config.delivery)}")
+        alerts = [*config.alerts.email, *(["webhook"] if config.alerts.webhook_url else [])]
+        click.echo(f"alerts to:     {', '.join(alerts) or 'the log only'}")
         click.echo(f"accounts ({len(config.accounts)}):")
         for name, account in config.accounts.items():
             line = f"  {name:<20} type={account.type}"
+            if account.policy != config.delivery:
+                line += f" ({describe_policy(account.policy)})"
             if online:
                 try:
-                    info = publishers[name].check()
-                    details = " ".join(f"{k}={v}" for k, v in info.details.items())
-                    line += f"  ok: {info.name} {details}".rstrip()
+                    text, fine = cli_ops.describe_account(publishers[name].check())
+                    ok = ok and fine
+                    line += f"  {'ok' if fine else 'FAILED'}: {text}"
                 except AutoposterError as e:
                     ok = False
                     line += f"  FAILED: {e}"
-            click.echo(line)
+            click.echo(logs.redact_known(line))
         click.echo(f"feeds ({len(config.feeds)}):")
         for name, feed in config.feeds.items():
             state = "" if feed.enabled else " (disabled)"
@@ -160,12 +137,38 @@ def check(config_path: str | None, log_format: str, online: bool) -> None:
                             click.echo(f"    reachable:     yes, {len(parsed.items)} items")
                     except AutoposterError as e:
                         ok = False
-                        click.echo(f"    reachable:     NO: {e}")
+                        click.echo(logs.redact_known(f"    reachable:     NO: {e}"))
     finally:
         for publisher in publishers.values():
             publisher.close()
     if not ok:
         sys.exit(1)
+
+
+def _listen_option(value: str | None) -> tuple[str, int] | None:
+    if not value:
+        return None
+    try:
+        parsed = parse_config({"http": {"listen": value}}, base_dir=Path(), environ={})
+    except ConfigError as e:
+        raise click.BadParameter(e.message, param_hint="--http-listen") from None
+    return parsed.http_listen
+
+
+def describe_policy(policy: DeliveryPolicy) -> str:
+    parts = [f"min_interval {policy.min_interval:g} s"]
+    if policy.max_per_hour is not None:
+        parts.append(f"max {policy.max_per_hour}/hour")
+    if policy.max_per_day is not None:
+        parts.append(f"max {policy.max_per_day}/day")
+    if policy.quiet_hours is not None:
+        parts.append(f"quiet {policy.quiet_hours}")
+    for blackout in policy.blackouts:
+        parts.append(f"blackout {blackout.start:%Y-%m-%d} to {blackout.end:%Y-%m-%d} (excl.)")
+    if policy.approval:
+        parts.append("approval required")
+    parts.append(f"{policy.max_attempts} attempts within {policy.give_up_after / 3600:g} h")
+    return ", ".join(parts)
 
 
 def _filter_text(rule: Any) -> str:
@@ -184,7 +187,7 @@ def _feed_or_fail(config: Config, feed: str) -> None:
 
 
 @cli.command()
-@_common
+@common_options
 @click.argument("feed")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only items published since.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most N items (the newest).")
@@ -203,7 +206,7 @@ def backfill(
 
     An item already delivered to an account is never posted there again.
     """
-    config = _load(config_path, log_format)
+    config = load(config_path, log_format)
     _feed_or_fail(config, feed)
     feed_config = config.feeds[feed]
     targets = list(accounts) or list(feed_config.accounts)
@@ -229,11 +232,10 @@ def backfill(
                     click.echo(post.text)
             click.echo(f"(dry run: {len(stored)} items x {len(targets)} accounts, nothing posted)")
             return
-        actor = f"cli:{getpass.getuser()}"
         created: list[int] = []
         for account in targets:
             created += runtime.storage.create_deliveries(
-                [s.id for s in stored], PlannedDelivery(account), runtime.now(), actor=actor
+                [s.id for s in stored], PlannedDelivery(account), runtime.now(), actor=actor()
             )
         click.echo(
             f"{feed}: {len(created)} deliveries queued "
@@ -257,12 +259,12 @@ def backfill(
 
 
 @cli.command()
-@_common
+@common_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--last", type=click.IntRange(min=0), default=10, show_default=True)
 def status(config_path: str | None, log_format: str, as_json: bool, last: int) -> None:
     """Feeds, accounts and the last deliveries."""
-    config = _load(config_path, log_format)
+    config = load(config_path, log_format)
     with Storage.open(config.database) as storage:
         feeds = storage.feed_summaries()
         accounts = storage.account_summaries()
@@ -282,8 +284,8 @@ def status(config_path: str | None, log_format: str, as_json: bool, last: int) -
     click.echo("feeds:")
     for f in feeds:
         click.echo(
-            f"  {f.name:<20} items={f.items:<6} last poll {_local(config, f.last_polled_at)}"
-            f"  last success {_local(config, f.last_success_at)}"
+            f"  {f.name:<20} items={f.items:<6} last poll {local_time(config, f.last_polled_at)}"
+            f"  last success {local_time(config, f.last_success_at)}"
         )
         if f.last_error:
             click.echo(f"  {'':<20} ERROR ({f.failures} in a row): {f.last_error}")
@@ -305,9 +307,8 @@ def status(config_path: str | None, log_format: str, as_json: bool, last: int) -
     click.echo("last deliveries:")
     for r in recent:
         where = r.remote_url or r.last_error or ""
-        click.echo(
-            f"  #{r.id} {_local(config, r.updated_at)} {r.account} {r.state} {r.title[:50]} {where}"
-        )
+        when = local_time(config, r.updated_at)
+        click.echo(f"  #{r.id} {when} {r.account} {r.state} {r.title[:50]} {where}")
 
 
 def _jsonable(row: Any) -> dict[str, Any]:
@@ -319,45 +320,12 @@ def _jsonable(row: Any) -> dict[str, Any]:
 
 
 @cli.command()
-@_common
-@click.argument("ids", nargs=-1, type=int, required=True)
-def approve(config_path: str | None, log_format: str, ids: Sequence[int]) -> None:
-    """Let held deliveries go out."""
-    _release(config_path, log_format, ids, approve=True)
-
-
-@cli.command()
-@_common
-@click.argument("ids", nargs=-1, type=int, required=True)
-def reject(config_path: str | None, log_format: str, ids: Sequence[int]) -> None:
-    """Skip held deliveries for good."""
-    _release(config_path, log_format, ids, approve=False)
-
-
-def _release(
-    config_path: str | None, log_format: str, ids: Sequence[int], *, approve: bool
-) -> None:
-    config = _load(config_path, log_format)
-    actor = f"cli:{getpass.getuser()}"
-    failed = False
-    with Storage.open(config.database) as storage:
-        for delivery_id in ids:
-            if storage.release(delivery_id, datetime.now(UTC), actor=actor, approve=approve):
-                click.echo(f"#{delivery_id}: {'approved' if approve else 'rejected'}")
-            else:
-                failed = True
-                click.echo(f"#{delivery_id}: not held (nothing done)", err=True)
-    if failed:
-        sys.exit(1)
-
-
-@cli.command()
-@_common
+@common_options
 @click.argument("feed")
 @click.option("--limit", type=click.IntRange(min=1), default=3, show_default=True)
 def preview(config_path: str | None, log_format: str, feed: str, limit: int) -> None:
     """Show the latest items of FEED as each account would receive them. Stores nothing."""
-    config = _load(config_path, log_format)
+    config = load(config_path, log_format)
     _feed_or_fail(config, feed)
     feed_config = config.feeds[feed]
     from autoposter.fetch import Fetcher
@@ -379,7 +347,7 @@ def preview(config_path: str | None, log_format: str, feed: str, limit: int) -> 
         for item in latest:
             routed = accepts(feed_config, item)
             click.echo(f"=== {item.title}")
-            click.echo(f"    {item.link}  ({item.language}, {_local(config, item.published)})")
+            click.echo(f"    {item.link}  ({item.language}, {local_time(config, item.published)})")
             if not routed:
                 click.echo("    (filtered out by include/exclude: not posted)")
                 continue
@@ -430,6 +398,12 @@ def demo(workdir: Path | None) -> None:
             runtime.close()
     click.echo(f"\nThe demo's files are in {folder}: edit actualites.xml and run")
     click.echo(f"  autoposter run --once --config {folder / 'autoposter.yaml'}")
+
+
+for _command in cli_queue.COMMANDS:
+    cli.add_command(_command)
+for _command in cli_ops.COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

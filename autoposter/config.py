@@ -28,17 +28,25 @@ import re
 import string
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import yaml
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from autoposter.errors import ConfigError
+from autoposter.policy import (
+    DEFAULT_RECONCILE_AFTER,
+    Blackout,
+    DeliveryPolicy,
+    QuietHours,
+    Window,
+)
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -65,6 +73,8 @@ DEFAULT_TIMEOUT = 20.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 CONFIG_FILE_NAME = "autoposter.yaml"
 CONFIG_ENV_VAR = "AUTOPOSTER_CONFIG"
+# The health and metrics listener, when the `http:` block is present.
+DEFAULT_HTTP_LISTEN = "127.0.0.1:8787"
 
 # The same list as render.TEMPLATE_FIELDS (a test keeps them equal); config
 # does not import render so that reading the config pulls in no stage.
@@ -88,7 +98,31 @@ _TOP_KEYS = (
     "defaults",
     "accounts",
     "feeds",
+    "delivery",
+    "smtp",
+    "alerts",
+    "http",
 )
+# Keys of the delivery engine, accepted in `delivery:` and in every account block
+# (where they are taken out before the publisher sees its options).
+_POLICY_KEYS = (
+    "min_interval",
+    "max_per_hour",
+    "max_per_day",
+    "quiet_hours",
+    "blackout",
+    "approval",
+    "max_attempts",
+    "give_up_after",
+    "retry_delay",
+)
+_DELIVERY_KEYS = (*_POLICY_KEYS, "reconcile_after")
+_SMTP_KEYS = ("host", "port", "security", "username", "password", "from", "timeout")
+_ALERT_KEYS = ("email", "webhook", "feed_failing_after")
+_HTTP_KEYS = ("listen",)
+_WEBHOOK_KEYS = ("url", "secret")
+_QUIET = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _SETTING_KEYS = (
     "poll_interval",
     "language",
@@ -98,7 +132,18 @@ _SETTING_KEYS = (
     "timeout",
     "max_bytes",
 )
-_FEED_KEYS = ("url", "accounts", *_SETTING_KEYS, "include", "exclude", "enabled")
+_FEED_KEYS = (
+    "url",
+    "accounts",
+    *_SETTING_KEYS,
+    "include",
+    "exclude",
+    "enabled",
+    "quiet_hours",
+    "blackout",
+    "approval",
+    "urgent",
+)
 _FILTER_KEYS = ("categories", "keywords")
 
 
@@ -124,6 +169,7 @@ class AccountConfig:
     name: str
     type: str
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
     def __repr__(self) -> str:
         # A config printed while debugging must not show the tokens in it.
@@ -154,6 +200,32 @@ class FeedConfig:
     timeout: float = DEFAULT_TIMEOUT
     max_bytes: int = DEFAULT_MAX_BYTES
     enabled: bool = True
+    window: Window = field(default_factory=Window)
+    approval: bool = False
+    urgent: Filter = Filter()
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """How to send e-mail: alerts now, digests later."""
+
+    host: str
+    sender: str
+    port: int = 587
+    security: str = "starttls"  # starttls | tls | none
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    """Where operators are told that something needs them."""
+
+    email: tuple[str, ...] = ()
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    feed_failing_after: float = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +247,21 @@ class Config:
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
     default_template: str = DEFAULT_TEMPLATE
     default_language: str = DEFAULT_LANGUAGE
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    reconcile_after: float = DEFAULT_RECONCILE_AFTER
+    smtp: SmtpConfig | None = None
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    # Running it as a service: the health/metrics listener (host, port), off when None;
+    # the secrets written in the file itself (not read from a `_file` or the environment),
+    # and the `_file` secret files read.
+    http_listen: tuple[str, int] | None = None
+    inline_secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    secret_files: tuple[Path, ...] = ()
+
+    def policy(self, account: str) -> DeliveryPolicy:
+        """The account's delivery rules; the defaults for an account no longer configured."""
+        found = self.accounts.get(account)
+        return found.policy if found is not None else self.delivery
 
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
@@ -484,10 +571,12 @@ class _Parser:
         self.environ = environ
         self.sexagesimal = sexagesimal
         self.secrets: set[str] = set()
+        self.secret_files: list[Path] = []
+        self.tz = zoneinfo.ZoneInfo(DEFAULT_TIMEZONE)
 
     def parse(self, data: object, path: Path | None) -> Config:
         try:
-            return self._config(data, path)
+            return self._service(self._config(data, path), data)
         except ConfigError as e:
             raise self._redacted(e) from None
         except RecursionError:
@@ -499,9 +588,53 @@ class _Parser:
         # Safety net: a value quoted back in a message (a time zone, a URL
         # scheme...) might be a secret used elsewhere in the file.
         message = error.message
+        # As in the logs: values under 4 characters are no credential, and
+        # replacing them would mangle every message.
         for secret in sorted(self.secrets, key=len, reverse=True):
-            message = message.replace(secret, "[redacted]")
+            if len(secret) >= 4:
+                message = message.replace(secret, "[redacted]")
         return error if message == error.message else ConfigError(error.path, message)
+
+    def _service(self, config: Config, raw: object) -> Config:
+        """Add what running as a service needs: the ``http:`` listener, and which
+        secrets the file itself holds (its permissions then matter)."""
+        top = raw if isinstance(raw, dict) else {}
+        http_listen = None
+        if top.get("http") is not None:
+            block = self._mapping(
+                _interpolate(top["http"], "http", self.environ, {}), "http", "'listen'"
+            )
+            _check_keys(block, "http", _HTTP_KEYS)
+            http_listen = self._listen(block.get("listen", DEFAULT_HTTP_LISTEN), "http.listen")
+        leaves = [text for key, text in _string_leaves(top, None) if _holds_secrets(key)]
+        inline = {
+            secret
+            for secret in self.secrets
+            if any(form in leaf for leaf in leaves for form in _written_forms(secret))
+        }
+        return replace(
+            config,
+            http_listen=http_listen,
+            inline_secrets=frozenset(inline),
+            secret_files=tuple(self.secret_files),
+        )
+
+    def _listen(self, value: object, key: str) -> tuple[str, int]:
+        expected = "an address and port such as 127.0.0.1:8787, [::1]:8787 or 0.0.0.0:8787"
+        if isinstance(value, int) and not isinstance(value, bool):
+            host, port = "127.0.0.1", str(value)  # a bare port listens on this machine only
+        else:
+            text = self._string(value, key, expected).strip()
+            host, colon, port = text.rpartition(":")
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]
+            elif ":" in host:
+                raise ConfigError(key, "write an IPv6 address in brackets, e.g. [::1]:8787")
+            if not colon or not host:
+                raise ConfigError(key, f"expected {expected}, got {_show(text)}")
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(key, f"the port must be a number from 1 to 65535, got {_show(port)}")
+        return host, int(port)
 
     def _config(self, data: object, path: Path | None) -> Config:
         if data is None:
@@ -513,12 +646,30 @@ class _Parser:
         # The sections holding secrets come first, so that any later message
         # quoting a value can be redacted.
         database = self._database(top)
+        # Inline secrets are known before any value is checked, so that a message
+        # quoting a value (a time zone, a URL) can be redacted.
+        self._collect_secrets(top.get("accounts"), None)
+        self._collect_secrets(top.get("smtp"), None)
+        self._collect_secrets(top.get("alerts"), None)
+        timezone = self._timezone(top.get("timezone", DEFAULT_TIMEZONE), "timezone")
+        self.tz = zoneinfo.ZoneInfo(timezone)
+        delivery_block = self._optional_mapping(top.get("delivery"), "delivery", "settings")
+        _check_keys(delivery_block, "delivery", _DELIVERY_KEYS)
+        delivery = self._policy(delivery_block, "delivery", DeliveryPolicy())
+        reconcile_after = DEFAULT_RECONCILE_AFTER
+        if "reconcile_after" in delivery_block:
+            reconcile_after = self._duration(
+                delivery_block["reconcile_after"], "delivery.reconcile_after", 1.0, None
+            )
+        smtp = self._smtp(top.get("smtp"), "smtp")
+        alerts = self._alerts(top.get("alerts"), "alerts", smtp)
         accounts_block = self._optional_mapping(
             top.get("accounts"), "accounts", "account names, each with its settings"
         )
-        accounts = {name: self._account(name, block) for name, block in accounts_block.items()}
+        accounts = {
+            name: self._account(name, block, delivery) for name, block in accounts_block.items()
+        }
 
-        timezone = self._timezone(top.get("timezone", DEFAULT_TIMEZONE), "timezone")
         dispatch_interval = DEFAULT_DISPATCH_INTERVAL
         if "dispatch_interval" in top:
             dispatch_interval = self._duration(
@@ -550,6 +701,10 @@ class _Parser:
             secrets=frozenset(self.secrets),
             default_template=defaults.template,
             default_language=defaults.language,
+            delivery=delivery,
+            reconcile_after=reconcile_after,
+            smtp=smtp,
+            alerts=alerts,
         )
 
     # --- sections
@@ -605,7 +760,7 @@ class _Parser:
             ) from None
         return name
 
-    def _account(self, name: object, block: object) -> AccountConfig:
+    def _account(self, name: object, block: object, delivery: DeliveryPolicy) -> AccountConfig:
         path = _join("accounts", str(name))
         account = self._name(name, path, "account")
         block = self._mapping(block, path, "the account's settings, at least 'type'")
@@ -628,8 +783,13 @@ class _Parser:
         kind = self._string(
             options.pop("type"), _join(path, "type"), "an account type such as mastodon"
         )
+        if kind == "webhook" and isinstance(options.get("url"), str):
+            # Chat webhooks (Slack, Discord, Mattermost) carry their credential in the URL.
+            self.secrets.add(options["url"])
+        policy_block = {k: options.pop(k) for k in _POLICY_KEYS if k in options}
+        policy = self._policy(policy_block, path, delivery)
         self._collect_secrets(options, None)
-        return AccountConfig(name=account, type=kind, options=_freeze(options))
+        return AccountConfig(name=account, type=kind, options=_freeze(options), policy=policy)
 
     def _feed(
         self,
@@ -666,6 +826,12 @@ class _Parser:
             timeout=settings.timeout,
             max_bytes=settings.max_bytes,
             enabled=enabled,
+            window=Window(
+                quiet_hours=self._quiet_hours(block.get("quiet_hours"), _join(path, "quiet_hours")),
+                blackouts=self._blackouts(block.get("blackout"), _join(path, "blackout")),
+            ),
+            approval=self._approval(block.get("approval"), _join(path, "approval")),
+            urgent=self._filter(block.get("urgent"), _join(path, "urgent")),
         )
 
     def _settings(self, block: Mapping[str, Any], path: str, base: _Settings) -> _Settings:
@@ -762,6 +928,225 @@ class _Parser:
                 "a list of keywords",
                 "[travaux, fermeture]",
             ),
+        )
+
+    def _policy(self, block: Mapping[str, Any], path: str, base: DeliveryPolicy) -> DeliveryPolicy:
+        def limit(key: str, fallback: int | None) -> int | None:
+            if key not in block:
+                return fallback
+            if block[key] is None:
+                return None
+            return self._int(block[key], _join(path, key), "a number of posts", minimum=1)
+
+        min_interval = base.min_interval
+        if "min_interval" in block:
+            min_interval = self._duration(
+                block["min_interval"], _join(path, "min_interval"), 0.0, None
+            )
+        give_up_after = base.give_up_after
+        if "give_up_after" in block:
+            give_up_after = self._duration(
+                block["give_up_after"], _join(path, "give_up_after"), 60.0, None
+            )
+        return DeliveryPolicy(
+            min_interval=min_interval,
+            max_per_hour=limit("max_per_hour", base.max_per_hour),
+            max_per_day=limit("max_per_day", base.max_per_day),
+            quiet_hours=(
+                self._quiet_hours(block["quiet_hours"], _join(path, "quiet_hours"))
+                if "quiet_hours" in block
+                else base.quiet_hours
+            ),
+            blackouts=(
+                self._blackouts(block["blackout"], _join(path, "blackout"))
+                if "blackout" in block
+                else base.blackouts
+            ),
+            approval=(
+                self._approval(block["approval"], _join(path, "approval"))
+                if "approval" in block
+                else base.approval
+            ),
+            max_attempts=(
+                self._int(block["max_attempts"], _join(path, "max_attempts"), "a number", minimum=1)
+                if "max_attempts" in block
+                else base.max_attempts
+            ),
+            give_up_after=give_up_after,
+            retry_delay=(
+                self._duration(block["retry_delay"], _join(path, "retry_delay"), 1.0, None)
+                if "retry_delay" in block
+                else base.retry_delay
+            ),
+        )
+
+    def _quiet_hours(self, value: object, key: str) -> QuietHours | None:
+        if value is None:
+            return None
+        text = self._string(value, key, 'a daily window such as "22:00-07:00"')
+        match = _QUIET.fullmatch(text.strip())
+        if match is None:
+            raise ConfigError(
+                key, f'expected a daily window such as "22:00-07:00", got {_show(text)}'
+            )
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        quiet = QuietHours(time(h1, m1), time(h2, m2))
+        if quiet.start == quiet.end:
+            raise ConfigError(key, "the window starts and ends at the same time")
+        return quiet
+
+    def _blackouts(self, value: object, key: str) -> tuple[Blackout, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise ConfigError(
+                key, "expected a list of periods such as [{from: 2026-03-01, to: 2026-03-15}]"
+            )
+        periods = []
+        for index, entry in enumerate(value):
+            at = _index(key, index)
+            block = self._mapping(entry, at, "'from', 'to' and optionally 'reason'")
+            _check_keys(block, at, ("from", "to", "reason"))
+            for needed in ("from", "to"):
+                if needed not in block:
+                    raise ConfigError(_join(at, needed), "missing; give a date such as 2026-03-01")
+            start = self._moment(block["from"], _join(at, "from"), end=False)
+            end = self._moment(block["to"], _join(at, "to"), end=True)
+            if end <= start:
+                raise ConfigError(_join(at, "to"), "the period ends before it starts")
+            reason = ""
+            if block.get("reason") is not None:
+                reason = self._string(block["reason"], _join(at, "reason"), "a short text")
+            periods.append(Blackout(start=start, end=end, reason=reason))
+        return tuple(periods)
+
+    def _moment(self, value: object, key: str, *, end: bool) -> datetime:
+        """A date (the whole day, in the configured time zone) or a date and time."""
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            moment = datetime.combine(value + timedelta(days=1) if end else value, time())
+        elif isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ConfigError(
+                    key,
+                    f"expected a date such as 2026-03-01 or 2026-03-01 18:00, got {_show(value)}",
+                ) from None
+            if len(value.strip()) == 10:
+                moment = moment + timedelta(days=1) if end else moment
+        else:
+            raise ConfigError(key, f"expected a date such as 2026-03-01, got {_describe(value)}")
+        return moment.replace(tzinfo=self.tz) if moment.tzinfo is None else moment
+
+    def _approval(self, value: object, key: str) -> bool:
+        if value is None:
+            return False
+        if value in ("required", "none"):
+            return value == "required"
+        raise ConfigError(key, f"expected 'required' or 'none', got {_describe(value)}")
+
+    def _smtp(self, value: object, path: str) -> SmtpConfig | None:
+        if value is None:
+            return None
+        block = self._mapping(value, path, "the mail server's settings")
+        if "password_file" in block:
+            if "password" in block:
+                raise ConfigError(
+                    _join(path, "password_file"),
+                    "give either 'password' or 'password_file', not both",
+                )
+            block["password"] = self._secret_file(
+                block.pop("password_file"), _join(path, "password_file")
+            )
+        _check_keys(block, path, _SMTP_KEYS)
+        for needed, example in (("host", "smtp.example.org"), ("from", "autoposter@example.org")):
+            if needed not in block:
+                raise ConfigError(_join(path, needed), f"missing; e.g. {needed}: {example}")
+        password = None
+        if block.get("password") is not None:
+            password = self._string(block["password"], _join(path, "password"), "the password")
+            self.secrets.add(password)
+        security = self._string(
+            block.get("security", "starttls"), _join(path, "security"), "starttls, tls or none"
+        )
+        if security not in ("starttls", "tls", "none"):
+            raise ConfigError(
+                _join(path, "security"), f"expected starttls, tls or none, got {_show(security)}"
+            )
+        default_port = {"starttls": 587, "tls": 465, "none": 25}[security]
+        sender = self._string(block["from"], _join(path, "from"), "an e-mail address")
+        if not _EMAIL.fullmatch(sender):
+            raise ConfigError(
+                _join(path, "from"), f"expected an e-mail address, got {_show(sender)}"
+            )
+        return SmtpConfig(
+            host=self._string(block["host"], _join(path, "host"), "a host name"),
+            sender=sender,
+            port=self._int(
+                block.get("port", default_port), _join(path, "port"), "a port number", minimum=1
+            ),
+            security=security,
+            username=(
+                self._string(block["username"], _join(path, "username"), "a user name")
+                if block.get("username") is not None
+                else None
+            ),
+            password=password,
+            timeout=(
+                self._duration(block["timeout"], _join(path, "timeout"), 0.0, None, exclusive=True)
+                if "timeout" in block
+                else 20.0
+            ),
+        )
+
+    def _alerts(self, value: object, path: str, smtp: SmtpConfig | None) -> AlertsConfig:
+        block = self._optional_mapping(value, path, "'email', 'webhook' and 'feed_failing_after'")
+        _check_keys(block, path, _ALERT_KEYS)
+        email = self._strings(
+            block.get("email"),
+            _join(path, "email"),
+            "a list of e-mail addresses",
+            "[web@example.org]",
+        )
+        for index, address in enumerate(email):
+            if not _EMAIL.fullmatch(address):
+                raise ConfigError(
+                    _index(_join(path, "email"), index), f"not an e-mail address: {_show(address)}"
+                )
+        if email and smtp is None:
+            raise ConfigError(_join(path, "email"), "e-mail alerts need an 'smtp:' section")
+        webhook_url = webhook_secret = None
+        if block.get("webhook") is not None:
+            hook_path = _join(path, "webhook")
+            hook = self._mapping(block["webhook"], hook_path, "'url' and optionally 'secret'")
+            for secret_key in ("url", "secret"):
+                if f"{secret_key}_file" in hook:
+                    hook[secret_key] = self._secret_file(
+                        hook.pop(f"{secret_key}_file"), _join(hook_path, f"{secret_key}_file")
+                    )
+            _check_keys(hook, hook_path, _WEBHOOK_KEYS)
+            if "url" not in hook:
+                raise ConfigError(_join(hook_path, "url"), "missing; the address to POST alerts to")
+            webhook_url = self._string(hook["url"], _join(hook_path, "url"), "an http(s) URL")
+            if urlsplit(webhook_url).scheme not in ("http", "https"):
+                raise ConfigError(_join(hook_path, "url"), "expected an http(s) URL")
+            # Chat webhooks carry their credential in the URL itself.
+            self.secrets.add(webhook_url)
+            if hook.get("secret") is not None:
+                webhook_secret = self._string(hook["secret"], _join(hook_path, "secret"), "a key")
+                self.secrets.add(webhook_secret)
+        failing_after = 86400.0
+        if "feed_failing_after" in block:
+            failing_after = self._duration(
+                block["feed_failing_after"], _join(path, "feed_failing_after"), 60.0, None
+            )
+        return AlertsConfig(
+            email=email,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            feed_failing_after=failing_after,
         )
 
     # --- values
@@ -940,12 +1325,15 @@ class _Parser:
         if not text:
             raise ConfigError(key, f"file {file_path} is empty")
         self.secrets.add(text)
+        self.secret_files.append(file_path)
         return text
 
     def _collect_secrets(self, value: object, key: str | None) -> None:
         if isinstance(value, dict):
             for name, item in value.items():
-                self._collect_secrets(item, str(name))
+                # A `<key>_file` value is a path; the secret is what the file holds.
+                if not str(name).endswith("_file"):
+                    self._collect_secrets(item, str(name))
         elif isinstance(value, list):
             for item in value:
                 self._collect_secrets(item, key)
@@ -954,6 +1342,24 @@ class _Parser:
 
 
 # --- small helpers ---------------------------------------------------------------
+
+
+def _string_leaves(value: object, key: str | None) -> list[tuple[str | None, str]]:
+    """Every string in ``value`` with the name of the mapping key it sits under."""
+    if isinstance(value, dict):
+        return [leaf for name, item in value.items() for leaf in _string_leaves(item, str(name))]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _string_leaves(item, key)]
+    return [(key, value)] if isinstance(value, str) else []
+
+
+def _holds_secrets(key: str | None) -> bool:
+    return key is not None and (key == "database" or _SECRET_KEY.search(key) is not None)
+
+
+def _written_forms(secret: str) -> tuple[str, ...]:
+    # A database password is written percent-encoded inside its URL.
+    return (secret, quote(secret, safe=""), quote_plus(secret))
 
 
 def _join(path: str, key: str) -> str:

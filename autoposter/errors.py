@@ -12,7 +12,8 @@
     │   ├── AuthError          pauses the account
     │   ├── RejectedError      this post refused (too long, invalid): failed, not retried
     │   ├── RateLimitedError   retryable; retry_after seconds
-    │   └── UnavailableError   retryable; timeouts, 5xx, connection errors
+    │   └── UnavailableError   retryable; timeouts, 5xx, connection errors; maybe_posted
+    ├── NotifyError            an alert or digest could not be sent
     └── PluginError            unknown type, import failure, duplicate name
 
 Dependencies' exceptions are translated into these once, at the boundary
@@ -62,9 +63,15 @@ class ParseError(FeedError):
 
 
 class PublishError(AutoposterError):
-    """A post could not be made on ``account``."""
+    """A post could not be made on ``account``.
+
+    ``maybe_posted`` says the request may have reached the network before it
+    failed (a timeout, a connection dropped after sending): a network that
+    cannot be asked whether the post exists must then not be retried blindly.
+    """
 
     retryable: bool = False
+    maybe_posted: bool = False
 
     def __init__(self, account: str, message: str) -> None:
         self.account = account
@@ -91,9 +98,21 @@ class RateLimitedError(PublishError):
 
 
 class UnavailableError(PublishError):
-    """The network could not be reached or failed on its side (timeout, 5xx)."""
+    """The network could not be reached or failed on its side (timeout, 5xx).
+
+    ``maybe_posted`` defaults to True; say False when the request surely never
+    arrived (connection refused, DNS failure).
+    """
 
     retryable = True
+
+    def __init__(self, account: str, message: str, *, maybe_posted: bool = True) -> None:
+        self.maybe_posted = maybe_posted
+        super().__init__(account, message)
+
+
+class NotifyError(AutoposterError):
+    """An alert or a digest could not be sent (mail server, webhook)."""
 
 
 class PluginError(AutoposterError):

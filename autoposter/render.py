@@ -8,14 +8,18 @@ never cut.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import regex  # type: ignore[import-untyped]
+
 from autoposter.types import Item, PostSpec
 
 ELLIPSIS = "…"
+_GRAPHEME = regex.compile(r"\X")
 TEMPLATE_FIELDS = ("title", "link", "summary", "hashtags", "feed", "author", "categories")
 
 _WORD_SPLIT = re.compile(r"[^\w]+")
@@ -96,12 +100,21 @@ def shorten(text: str, fits: Callable[[str], bool]) -> str:
     """
     if fits(text):
         return text
-    cuts = [m.start() for m in re.finditer(r"\s+", text)]
+    best = _longest_fitting([m.start() for m in re.finditer(r"\s+", text)], text, fits)
+    if best:
+        return best
+    # No word fits, or the script writes no spaces (Chinese, Japanese): cut between
+    # user-perceived characters, never inside one (an emoji, a letter with its accent).
+    ends = list(itertools.accumulate(len(g) for g in _GRAPHEME.findall(text)))
+    return _longest_fitting(ends[:-1], text, fits)
+
+
+def _longest_fitting(cuts: list[int], text: str, fits: Callable[[str], bool]) -> str:
     lo, hi, best = 0, len(cuts) - 1, ""
     while lo <= hi:
         mid = (lo + hi) // 2
-        candidate = text[: cuts[mid]].rstrip(" ,;:.-–—") + ELLIPSIS
-        if fits(candidate):
+        candidate = text[: cuts[mid]].rstrip(" ,;:.-–—、。，") + ELLIPSIS
+        if candidate != ELLIPSIS and fits(candidate):
             best, lo = candidate, mid + 1
         else:
             hi = mid - 1

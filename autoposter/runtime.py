@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, cast
 
+from autoposter import logs
 from autoposter import publishers as registry
+from autoposter.alerts import Alerter, LogOnly, Notifier, notifier_for
 from autoposter.config import Config
 from autoposter.fetch import Fetcher
 from autoposter.parsepool import ParserPool
@@ -19,6 +24,7 @@ from autoposter.pipeline import (
     PollResult,
     dispatch_due,
     poll_feed,
+    reconcile,
     utcnow,
 )
 from autoposter.storage import Storage
@@ -39,7 +45,7 @@ def build_publishers(config: Config, storage: Storage | None = None) -> dict[str
     try:
         for name, account in config.accounts.items():
             publisher = registry.build(name, account.type, account.options, available)
-            built[name] = publisher
+            built[name] = _Scrubbed.wrap(publisher, config.secrets)
             attach = getattr(publisher, "attach_state", None)
             if storage is not None and attach is not None:
                 attach(storage.account_state(name))
@@ -59,6 +65,7 @@ class Runtime:
     fetcher: FeedFetcher
     parser: FeedParser
     publishers: Mapping[str, Publisher]
+    alerts: Notifier = field(default_factory=LogOnly)
     now: Clock = utcnow
     stopping: threading.Event = field(default_factory=threading.Event)
     _dispatch_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -68,6 +75,7 @@ class Runtime:
         storage = Storage.open(config.database)
         try:
             publishers = build_publishers(config, storage)
+            resume_on_new_credentials(config, storage)
         except BaseException:
             storage.close()
             raise
@@ -77,14 +85,20 @@ class Runtime:
             fetcher=Fetcher(user_agent=config.user_agent),
             parser=ParserPool(workers=parse_workers),
             publishers=publishers,
+            alerts=notifier_for(config),
         )
 
     def poll(self, feed_name: str, *, force: bool = False) -> PollResult | None:
         """Poll one feed unless the process is stopping."""
         if self.stopping.is_set():
             return None
+        feed = self.config.feeds.get(feed_name)
+        if feed is None:
+            return None  # removed by a reload while this poll was on its way
         return poll_feed(
-            self.config.feeds[feed_name],
+            feed,
+            config=self.config,
+            alerts=self.alerts,
             storage=self.storage,
             fetcher=self.fetcher,
             parser=self.parser,
@@ -103,6 +117,13 @@ class Runtime:
         """Send what is due, in passes of DISPATCH_BATCH, until nothing more is due."""
         total = DispatchResult()
         with self._dispatch_lock:
+            reconcile(
+                config=self.config,
+                storage=self.storage,
+                publishers=self.publishers,
+                alerts=self.alerts,
+                now=self.now,
+            )
             for _ in range(MAX_DISPATCH_PASSES):
                 if self.stopping.is_set():
                     break
@@ -110,19 +131,44 @@ class Runtime:
                     config=self.config,
                     storage=self.storage,
                     publishers=self.publishers,
+                    alerts=self.alerts,
                     now=self.now,
                     limit=DISPATCH_BATCH,
                 )
                 total.sent += result.sent
                 total.retried += result.retried
                 total.failed += result.failed
+                total.unknown += result.unknown
                 total.waiting = result.waiting
-                total.errors.update(result.errors)
-                if result.sent + result.failed + result.retried + result.waiting < DISPATCH_BATCH:
+                total.outcomes.update(result.outcomes)
+                # Deferred and waiting deliveries leave the due set; stop when a pass
+                # found less than a full batch.
+                if len(result.outcomes) + result.waiting < DISPATCH_BATCH:
                     break
         return total
 
+    def replace_config(self, config: Config, publishers: Mapping[str, Publisher]) -> None:
+        """Apply a reloaded configuration: feeds, accounts, credentials, alerts.
+
+        Waits for a dispatch in flight, then swaps; the old publishers are closed.
+        A poll in flight finishes with the feed settings it started with.
+        """
+        previous = self.config
+        alerts = self.alerts
+        if (config.alerts, config.smtp) != (previous.alerts, previous.smtp):
+            alerts = notifier_for(config)
+        with self._dispatch_lock:
+            old_publishers, old_alerts = self.publishers, self.alerts
+            self.config, self.publishers, self.alerts = config, publishers, alerts
+        for publisher in old_publishers.values():
+            publisher.close()
+        if old_alerts is not alerts and isinstance(old_alerts, Alerter):
+            old_alerts.close()
+        resume_on_new_credentials(config, self.storage)
+
     def close(self) -> None:
+        if isinstance(self.alerts, Alerter):
+            self.alerts.close()
         for publisher in self.publishers.values():
             publisher.close()
         close_parser = getattr(self.parser, "close", None)
@@ -132,3 +178,59 @@ class Runtime:
         if close_fetcher is not None:
             close_fetcher()
         self.storage.close()
+
+
+def credentials_digest(options: Mapping[str, object]) -> str:
+    """A digest of an account's options: tells that its credentials changed, reveals none."""
+    text = json.dumps(options, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def resume_on_new_credentials(config: Config, storage: Storage) -> None:
+    """An account paused after an auth failure resumes when its block in the config changed."""
+    paused = storage.paused_accounts()
+    now = utcnow()
+    for name, account in config.accounts.items():
+        previous = storage.swap_credentials(name, credentials_digest(account.options), now)
+        changed = previous is not None and previous != credentials_digest(account.options)
+        if name in paused and changed and storage.resume_account(name, now):
+            logs.event(
+                "account-resumed", account=name, reason="new credentials in the configuration"
+            )
+
+
+class _Scrubbed:
+    """A publisher whose exceptions never carry a configured secret.
+
+    Error messages are stored in the database, shown by ``status`` and sent in
+    alerts; a network library that puts the request URL in its message (the
+    Telegram Bot API has the token in its path) must not leak it there. Every
+    other attribute is the publisher's own.
+    """
+
+    def __init__(self, inner: Publisher, secrets: Iterable[str]) -> None:
+        self._inner = inner
+        self._secrets = tuple(secrets)
+
+    @classmethod
+    def wrap(cls, publisher: Publisher, secrets: Iterable[str]) -> Publisher:
+        return cast(Publisher, cls(publisher, secrets))
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if name.startswith("_") or not callable(value):
+            return value
+        return self._guarded(value)
+
+    def _guarded(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except Exception as e:
+                logs.scrub(e, self._secrets)
+                raise
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"<scrubbed {self._inner!r}>"

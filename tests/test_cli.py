@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.clitools import autoposter, write_config
 from tests.feedserver import FeedServer
@@ -26,6 +30,7 @@ def site_config(tmp_path: Path, server: FeedServer, **feed: Any) -> Path:
         {
             "database": "sqlite:///autoposter.db",
             "timezone": "Europe/Paris",
+            "delivery": {"min_interval": 0},
             "defaults": {"language": "fr", "timeout": "2s"},
             "accounts": {"console": {"type": "console"}, "ville_mastodon": {"type": "console"}},
             "feeds": {
@@ -241,3 +246,95 @@ def test_demo_shows_the_baseline_then_the_new_item(tmp_path: Path) -> None:
     assert "│" not in baseline
     assert "Conseil municipal du 2 décembre : l’ordre du jour #Exempleville #VieLocale" in after
     assert after.count("│ https://www.exempleville.example/") == 1
+
+
+def test_the_operator_commands(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = str(site_config(tmp_path, server, burst_limit=1))
+    autoposter("run", "--once", "--config", path)
+    server.set("/feed", rss(*entries(3, 2, 1)))
+    autoposter("run", "--once", "--config", path)
+    listed = autoposter("queue", "--config", path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("held · ") == 4
+    assert "why: burst guard" in listed.stdout
+    assert "│ Actualité numéro 2 #VieLocale" in listed.stdout
+    held = sorted(int(n) for n in re.findall(r"^#(\d+) held", listed.stdout, re.M))
+    # Item 2 for both accounts is approved; item 3 is skipped for good.
+    assert autoposter("approve", *map(str, held[:2]), "--config", path).returncode == 0
+    assert autoposter("skip", *map(str, held[2:]), "--config", path).returncode == 0
+    assert autoposter("retry", str(held[2]), "--config", path).returncode == 1  # skipped is final
+    assert autoposter("queue", "--config", path).stdout.strip() == "nothing waits for a decision."
+
+    assert autoposter("account", "pause", "ville_mastodon", "--config", path).returncode == 0
+    paused = autoposter("run", "--once", "--config", path)
+    assert paused.stdout.count("│ https://www.ville.example/actu/2") == 1  # console only
+    assert "ville_mastodon" not in paused.stdout
+    assert "account ville_mastodon is PAUSED" in autoposter("queue", "--config", path).stdout
+    assert autoposter("account", "resume", "ville_mastodon", "--config", path).returncode == 0
+    resumed = autoposter("run", "--once", "--config", path)
+    assert "│ ville_mastodon · fr" in resumed.stdout
+    assert resumed.stdout.count("│ https://www.ville.example/actu/") == 1
+    bad = autoposter("account", "pause", "nope", "--config", path)
+    assert bad.returncode == 2
+
+
+def test_export_is_the_public_record(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = str(site_config(tmp_path, server))
+    autoposter("run", "--once", "--config", path)
+    server.set("/feed", rss(*entries(2, 1)))
+    autoposter("run", "--once", "--config", path)
+    rows = list(csv.DictReader(io.StringIO(autoposter("export", "--config", path).stdout)))
+    assert sorted(r["account"] for r in rows) == ["console", "ville_mastodon"]
+    assert {r["link"] for r in rows} == {"https://www.ville.example/actu/2"}
+    assert {r["title"] for r in rows} == {"Actualité numéro 2"}
+    assert all(r["post_id"].startswith("console:") for r in rows)
+    as_json = json.loads(autoposter("export", "--format", "json", "--config", path).stdout)
+    assert len(as_json) == 2
+    trail = json.loads(
+        autoposter("export", "--events", "--format", "json", "--config", path).stdout
+    )
+    assert [(e["from"], e["to"]) for e in trail if e["account"] == "console"] == [
+        ("", "pending"),
+        ("pending", "sending"),
+        ("sending", "sent"),
+    ]
+    later = autoposter("export", "--since", "2999-01-01", "--config", path).stdout
+    assert later.strip() == "sent_at,account,feed,title,link,post_url,post_id,delivery"
+
+
+def test_post_urgent_goes_through_quiet_hours(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = site_config(tmp_path, server)
+    data = yaml.safe_load(path.read_text())
+    data["delivery"] = {"min_interval": 0, "quiet_hours": "00:00-23:59"}  # always quiet
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    calm = autoposter(
+        "post",
+        "actualites",
+        "--title",
+        "Fête de la musique",
+        "--link",
+        "https://www.ville.example/fete",
+        "--config",
+        str(path),
+    )
+    assert calm.returncode == 0, calm.stderr
+    assert "0 posted now, 2 waiting" in calm.stdout
+    alert = autoposter(
+        "post",
+        "actualites",
+        "--title",
+        "Alerte crue : évacuez les berges",
+        "--link",
+        "https://www.ville.example/crue",
+        "--urgent",
+        "--account",
+        "console",
+        "--config",
+        str(path),
+    )
+    assert alert.returncode == 0, alert.stderr
+    assert "1 posted now" in alert.stdout
+    assert "│ Alerte crue : évacuez les berges" in alert.stdout

@@ -813,3 +813,58 @@ def test_load_config_uses_os_environ_by_default(
     monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
     config = load_config(write(tmp_path, BASE))
     assert config.accounts["ville_mastodon"].options["access_token"] == TOKEN
+
+
+# --- http: the health and metrics listener ------------------------------------------------
+
+
+def test_http_listener_is_off_unless_configured(tmp_path: Path) -> None:
+    assert load(tmp_path, "feeds: {}\n").http_listen is None
+    assert load(tmp_path, "http:\n").http_listen is None  # every line commented out
+    assert load(tmp_path, "http: {}\n").http_listen == ("127.0.0.1", 8787)
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ('"0.0.0.0:9100"', ("0.0.0.0", 9100)),
+        ('"[::1]:8787"', ("::1", 8787)),
+        ('"localhost:8787"', ("localhost", 8787)),
+        ("9100", ("127.0.0.1", 9100)),
+        ('"${LISTEN}"', ("127.0.0.2", 8000)),
+    ],
+)
+def test_http_listen(tmp_path: Path, listen: str, expected: tuple[str, int]) -> None:
+    config = load(tmp_path, f"http: {{listen: {listen}}}\n", {"LISTEN": "127.0.0.2:8000"})
+    assert config.http_listen == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "words"),
+    [
+        ('http: {listen: "8787"}', "http.listen", "expected an address and port"),
+        ('http: {listen: "127.0.0.1:99999"}', "http.listen", "from 1 to 65535"),
+        ('http: {listen: "::1:8787"}', "http.listen", "in brackets"),
+        ("http: {listn: x}", "http.listn", "did you mean 'listen'"),
+        ("http: [a]", "http", "expected a mapping"),
+    ],
+)
+def test_http_listen_errors(tmp_path: Path, text: str, path: str, words: str) -> None:
+    found = error(tmp_path, text + "\n")
+    assert found.path == path
+    assert words in found.message
+
+
+def test_inline_secrets_are_the_ones_written_in_the_file(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("FAKE-from-file\n", encoding="utf-8")
+    text = (
+        "database: postgresql+psycopg://u:FAKE-db%40pw@127.0.0.1/x\n"
+        "accounts:\n"
+        "  a: {type: console, access_token: FAKE-inline}\n"
+        '  b: {type: console, access_token: "${T}"}\n'
+        "  c: {type: console, access_token_file: token}\n"
+    )
+    config = load(tmp_path, text, {"T": "FAKE-from-env"})
+    assert config.inline_secrets == {"FAKE-inline", "FAKE-db@pw"}
+    assert config.secret_files == (tmp_path / "token",)
+    assert "FAKE-from-env" in config.secrets

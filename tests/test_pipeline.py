@@ -15,7 +15,7 @@ from autoposter.config import Config, parse_config
 from autoposter.errors import RejectedError, UnavailableError
 from autoposter.fetch import Fetcher
 from autoposter.parsepool import ParserPool
-from autoposter.pipeline import RetryPolicy, dispatch_due, poll_feed, recover_interrupted
+from autoposter.pipeline import Backoff, dispatch_due, poll_feed
 from autoposter.runtime import Runtime, build_publishers
 from autoposter.storage import Storage
 from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
@@ -87,7 +87,6 @@ class Harness:
             now=self.clock,
         )
         try:
-            recover_interrupted(runtime.storage, self.clock)
             results = {r.feed: r.status for r in runtime.poll_all()}
             runtime.dispatch()
             return results
@@ -246,7 +245,9 @@ def test_a_failing_feed_backs_off(tmp_path: Path, server: FeedServer) -> None:
         statuses = []
         for _ in range(6):
             statuses.append(
-                poll_feed(feed, storage=storage, fetcher=fetcher, parser=parser, now=clock).status
+                poll_feed(
+                    feed, config=config, storage=storage, fetcher=fetcher, parser=parser, now=clock
+                ).status
             )
             clock.advance(minutes=1)
     # Intervals after failures: 1, 2, 4 minutes...
@@ -322,6 +323,7 @@ def test_dispatch_retries_keeps_the_key_and_isolates_accounts(
             "refuses": {"type": "console"},
             "fine": {"type": "console"},
         },
+        delivery={"min_interval": 0, "max_attempts": 3},
     )
     clock = Clock()
     Harness(config, clock).cycle()
@@ -329,6 +331,7 @@ def test_dispatch_retries_keeps_the_key_and_isolates_accounts(
     with Storage.open(config.database) as storage, Fetcher() as fetcher:
         poll_feed(
             config.feeds["actu"],
+            config=config,
             storage=storage,
             fetcher=fetcher,
             parser=ParserPool(workers=0),
@@ -338,23 +341,24 @@ def test_dispatch_retries_keeps_the_key_and_isolates_accounts(
         refuses = FlakyPublisher("refuses", RejectedError("refuses", "text too long"))
         fine = FlakyPublisher("fine", None)
         publishers = {"down": down, "refuses": refuses, "fine": fine}
-        policy = RetryPolicy(first_delay=60, max_attempts=3)
+        policy = Backoff()
         result = dispatch_due(
-            config=config, storage=storage, publishers=publishers, now=clock, policy=policy
+            config=config, storage=storage, publishers=publishers, now=clock, backoff=policy
         )
         assert (result.sent, result.failed, result.retried) == (2, 2, 1)
         # The unavailable account was tried once in this pass; its other item waits.
         assert len(down.received) == 1
         assert (
             dispatch_due(
-                config=config, storage=storage, publishers=publishers, now=clock, policy=policy
+                config=config, storage=storage, publishers=publishers, now=clock, backoff=policy
             ).sent
             == 0
         )
-        for _ in range(4):
+        # The account in doubt tries its first item to the end before its second.
+        for _ in range(6):
             clock.advance(hours=1)
             dispatch_due(
-                config=config, storage=storage, publishers=publishers, now=clock, policy=policy
+                config=config, storage=storage, publishers=publishers, now=clock, backoff=policy
             )
         keys_by_link: dict[str, set[str]] = {}
         for link, key in down.received:

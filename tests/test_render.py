@@ -69,8 +69,9 @@ def test_a_limit_below_the_link_is_an_error() -> None:
         render_text(item, spec(), limit=10)
 
 
-def test_shorten_returns_nothing_when_no_word_fits() -> None:
-    assert shorten("anticonstitutionnellement", lambda s: len(s) <= 5) == ""
+def test_shorten_cuts_a_long_word_between_characters_or_gives_up() -> None:
+    assert shorten("anticonstitutionnellement", lambda s: len(s) <= 5) == "anti…"
+    assert shorten("anticonstitutionnellement", lambda s: len(s) <= 1) == ""
 
 
 words = st.text(
@@ -95,3 +96,18 @@ def test_campaign_tags_are_added_once() -> None:
     )
     assert with_utm(tagged, source="other", campaign="x") == tagged
     assert with_utm("mailto:a@b.example", source="s", campaign="c") == "mailto:a@b.example"
+
+
+def test_a_title_without_spaces_is_cut_between_characters() -> None:
+    item = Item(
+        key="k", link=LINK, title="市议会关于二〇二七年预算和学校翻新的特别会议通知", summary=""
+    )
+    limit = len(f"市议会关于二〇…\n\n{LINK}")
+    assert render_text(item, spec(tags=()), limit=limit) == f"市议会关于二〇…\n\n{LINK}"
+
+
+def test_emoji_are_never_split() -> None:
+    family = "👨‍👩‍👧‍👦"
+    item = Item(key="k", link=LINK, title=family * 10, summary="")
+    text = render_text(item, spec(tags=()), limit=len(f"{family}{family}…\n\n{LINK}") + 3)
+    assert text == f"{family}{family}…\n\n{LINK}"

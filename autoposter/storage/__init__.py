@@ -25,7 +25,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from autoposter.errors import StorageError
-from autoposter.storage.schema import account_state, deliveries, delivery_events, feeds, items
+from autoposter.storage.schema import (
+    account_state,
+    accounts,
+    deliveries,
+    delivery_events,
+    feeds,
+    items,
+)
 from autoposter.types import DeliveryState, Image, Item
 from autoposter.urls import canonical_link
 
@@ -68,6 +75,7 @@ class PlannedDelivery:
     account: str
     state: DeliveryState = DeliveryState.PENDING
     hold_reason: str | None = None
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,36 @@ class DueDelivery:
     attempts: int
     created_at: datetime
     item: Item
+    urgent: bool = False
+    state: str = DeliveryState.PENDING.value
+    hold_reason: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostedRecord:
+    """One line of the public record: what was posted where, when."""
+
+    delivery: int
+    sent_at: datetime
+    account: str
+    feed: str
+    title: str
+    link: str
+    remote_id: str | None
+    remote_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    delivery: int
+    at: datetime
+    account: str
+    link: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    detail: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +435,23 @@ class Storage:
             conn.execute(feeds.update().where(feeds.c.id == feed_id).values(**values))
         return stored
 
+    def add_items(
+        self, name: str, url: str, at: datetime, new: Sequence[NewItem], *, actor: str
+    ) -> list[int]:
+        """Store items that did not come from a poll (``autoposter post``), with their
+        deliveries; the feed's fetch state is left alone."""
+        stored: list[int] = []
+        with self._tx() as conn:
+            feed_id = self._feed_id(conn, name, url, at)
+            for entry in new:
+                item_id = self._insert_item(conn, feed_id, entry.item, baseline=False, at=at)
+                if item_id is None:
+                    continue
+                stored.append(item_id)
+                for planned in entry.deliveries:
+                    self._insert_delivery(conn, item_id, planned, at, actor=actor)
+        return stored
+
     def _insert_item(
         self, conn: Connection, feed_id: int, item: Item, *, baseline: bool, at: datetime
     ) -> int | None:
@@ -473,6 +528,7 @@ class Storage:
                 idempotency_key=uuid.uuid4().hex,
                 attempts=0,
                 hold_reason=planned.hold_reason,
+                urgent=planned.urgent,
                 created_at=at,
                 updated_at=at,
             )
@@ -511,31 +567,26 @@ class Storage:
                     created.append(delivery_id)
         return created
 
-    def due_deliveries(
-        self, now: datetime, *, limit: int = 100, ids: Sequence[int] | None = None
-    ) -> list[DueDelivery]:
-        """Pending deliveries whose time has come, oldest item first."""
-        query = (
+    def _deliveries_query(self) -> sa.Select[Any]:
+        return (
             sa.select(
                 deliveries.c.id.label("delivery_id"),
                 deliveries.c.account,
                 deliveries.c.idempotency_key,
                 deliveries.c.attempts,
                 deliveries.c.created_at.label("delivery_created_at"),
+                deliveries.c.urgent,
+                deliveries.c.state,
+                deliveries.c.hold_reason,
+                deliveries.c.last_error,
                 feeds.c.name.label("feed_name"),
                 items,
             )
             .join(items, deliveries.c.item_id == items.c.id)
             .join(feeds, items.c.feed_id == feeds.c.id)
-            .where(
-                deliveries.c.state == DeliveryState.PENDING.value,
-                sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
-            )
-            .order_by(deliveries.c.created_at, items.c.published, deliveries.c.id)
-            .limit(limit)
         )
-        if ids is not None:
-            query = query.where(deliveries.c.id.in_(list(ids)))
+
+    def _fetch_deliveries(self, query: sa.Select[Any]) -> list[DueDelivery]:
         with self._tx() as conn:
             rows = conn.execute(query).all()
         return [
@@ -547,9 +598,68 @@ class Storage:
                 attempts=row.attempts,
                 created_at=row.delivery_created_at,
                 item=_item_from_row(row),
+                urgent=bool(row.urgent),
+                state=row.state,
+                hold_reason=row.hold_reason,
+                last_error=row.last_error,
             )
             for row in rows
         ]
+
+    def due_deliveries(
+        self, now: datetime, *, limit: int = 100, ids: Sequence[int] | None = None
+    ) -> list[DueDelivery]:
+        """Pending deliveries whose time has come, oldest first (urgent ones first of all)."""
+        query = self._deliveries_query().where(
+            deliveries.c.state == DeliveryState.PENDING.value,
+            sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
+        )
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(list(ids)))
+        query = query.order_by(
+            deliveries.c.urgent.desc(), deliveries.c.created_at, items.c.published, deliveries.c.id
+        )
+        return self._fetch_deliveries(query.limit(limit))
+
+    def deliveries_in(
+        self, state: DeliveryState, *, updated_before: datetime | None = None
+    ) -> list[DueDelivery]:
+        """Every delivery in ``state``, oldest first (reconciliation, the operator's queue)."""
+        query = self._deliveries_query().where(deliveries.c.state == state.value)
+        if updated_before is not None:
+            query = query.where(deliveries.c.updated_at < updated_before)
+        return self._fetch_deliveries(query.order_by(deliveries.c.created_at, deliveries.c.id))
+
+    def delivery(self, delivery_id: int) -> DueDelivery | None:
+        found = self._fetch_deliveries(
+            self._deliveries_query().where(deliveries.c.id == delivery_id)
+        )
+        return found[0] if found else None
+
+    def defer(self, delivery_id: int, until: datetime) -> None:
+        """Not before ``until`` (quiet hours, pacing); no state change, so no event."""
+        with self._tx() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.id == delivery_id,
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                )
+                .values(next_attempt_at=until)
+            )
+
+    def sent_times(self, account: str, since: datetime) -> list[datetime]:
+        """When the account's posts went out since ``since``: the history pacing needs."""
+        with self._tx() as conn:
+            return list(
+                conn.execute(
+                    sa.select(deliveries.c.sent_at).where(
+                        deliveries.c.account == account,
+                        deliveries.c.state == DeliveryState.SENT.value,
+                        deliveries.c.sent_at >= since,
+                    )
+                ).scalars()
+            )
 
     def _transition(
         self,
@@ -573,7 +683,7 @@ class Storage:
             result = conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id == delivery_id, deliveries.c.state == current)
-                .values(state=to_state.value, updated_at=at, **values)
+                .values(state=to_state.value, updated_at=at, **{"in_doubt": False, **values})
             )
             if result.rowcount != 1:
                 return False
@@ -631,9 +741,19 @@ class Storage:
         )
 
     def mark_retry(
-        self, delivery_id: int, at: datetime, *, error: str, next_attempt_at: datetime
+        self,
+        delivery_id: int,
+        at: datetime,
+        *,
+        error: str,
+        next_attempt_at: datetime,
+        in_doubt: bool = False,
     ) -> bool:
-        """Back to pending after a retryable error; not due before ``next_attempt_at``."""
+        """Back to pending after a retryable error; not due before ``next_attempt_at``.
+
+        ``in_doubt``: the attempt may have been posted after all; the account's other
+        deliveries wait until this one is settled.
+        """
         return self._transition(
             delivery_id,
             [DeliveryState.SENDING],
@@ -643,7 +763,228 @@ class Storage:
             detail=error,
             last_error=error,
             next_attempt_at=next_attempt_at,
+            in_doubt=in_doubt,
         )
+
+    def in_doubt(self) -> dict[str, int | None]:
+        """Accounts with a delivery whose fate is not settled -> that delivery's id (None
+        when it is still ``sending``, so nothing of the account may go)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.account, deliveries.c.id, deliveries.c.state).where(
+                    sa.or_(
+                        deliveries.c.state == DeliveryState.SENDING.value,
+                        sa.and_(
+                            deliveries.c.state == DeliveryState.PENDING.value,
+                            deliveries.c.in_doubt.is_(True),
+                        ),
+                    )
+                )
+            ).all()
+        doubt: dict[str, int | None] = {}
+        for row in rows:
+            if row.state == DeliveryState.SENDING.value:
+                doubt[row.account] = None
+            elif doubt.get(row.account, 0) is not None:
+                doubt[row.account] = min(row.id, doubt.get(row.account) or row.id)
+        return doubt
+
+    def mark_found(
+        self,
+        delivery_id: int,
+        at: datetime,
+        *,
+        remote_id: str,
+        remote_url: str | None,
+        actor: str = "daemon",
+    ) -> bool:
+        """The network says the post exists (a lookup after a crash or before a retry)."""
+        return self._transition(
+            delivery_id,
+            [DeliveryState.SENDING, DeliveryState.PENDING, DeliveryState.UNKNOWN],
+            DeliveryState.SENT,
+            at,
+            actor=actor,
+            detail=f"found already posted: {remote_url or remote_id}",
+            remote_id=remote_id,
+            remote_url=remote_url,
+            sent_at=at,
+            last_error=None,
+            next_attempt_at=None,
+        )
+
+    def mark_unknown(self, delivery_id: int, at: datetime, *, error: str) -> bool:
+        """Perhaps posted, perhaps not, and the network cannot tell: an operator decides."""
+        return self._transition(
+            delivery_id,
+            [DeliveryState.SENDING],
+            DeliveryState.UNKNOWN,
+            at,
+            actor="daemon",
+            detail=error,
+            last_error=error,
+            next_attempt_at=None,
+        )
+
+    def requeue(self, delivery_id: int, at: datetime, *, detail: str) -> bool:
+        """Back to pending, due at once: the network says an interrupted post does not exist,
+        or the account was paused during the attempt."""
+        return self._transition(
+            delivery_id,
+            [DeliveryState.SENDING],
+            DeliveryState.PENDING,
+            at,
+            actor="daemon",
+            detail=detail,
+            next_attempt_at=None,
+        )
+
+    def retry(self, delivery_id: int, at: datetime, *, actor: str) -> bool:
+        """An operator's retry of a failed or unknown delivery, with its same key."""
+        return self._transition(
+            delivery_id,
+            [DeliveryState.FAILED, DeliveryState.UNKNOWN],
+            DeliveryState.PENDING,
+            at,
+            actor=actor,
+            attempts=0,
+            next_attempt_at=None,
+        )
+
+    def skip(self, delivery_id: int, at: datetime, *, actor: str) -> bool:
+        """An operator's decision that this delivery will never be sent."""
+        return self._transition(
+            delivery_id,
+            [
+                DeliveryState.PENDING,
+                DeliveryState.HELD,
+                DeliveryState.FAILED,
+                DeliveryState.UNKNOWN,
+            ],
+            DeliveryState.SKIPPED,
+            at,
+            actor=actor,
+            next_attempt_at=None,
+        )
+
+    # --- accounts -------------------------------------------------------------------------
+
+    def pause_account(self, name: str, reason: str, at: datetime) -> bool:
+        """Pause an account; False if it was already paused (so one alert per pause)."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(accounts).where(accounts.c.name == name)).one_or_none()
+            if row is not None and row.paused:
+                return False
+            values = {"paused": True, "pause_reason": reason, "paused_at": at, "updated_at": at}
+            if row is None:
+                conn.execute(accounts.insert().values(name=name, **values))
+            else:
+                conn.execute(accounts.update().where(accounts.c.name == name).values(**values))
+        return True
+
+    def resume_account(self, name: str, at: datetime) -> bool:
+        """Resume a paused account; False if it was not paused."""
+        with self._tx() as conn:
+            result = conn.execute(
+                accounts.update()
+                .where(accounts.c.name == name, accounts.c.paused.is_(True))
+                .values(paused=False, pause_reason=None, paused_at=None, updated_at=at)
+            )
+        return bool(result.rowcount)
+
+    def paused_accounts(self) -> dict[str, str]:
+        """Paused account -> the reason it was paused."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(accounts.c.name, accounts.c.pause_reason).where(
+                    accounts.c.paused.is_(True)
+                )
+            ).all()
+        return {row.name: row.pause_reason or "" for row in rows}
+
+    def swap_credentials(self, name: str, digest: str, at: datetime) -> str | None:
+        """Record the digest of an account's credentials; returns the previous one."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(accounts.c.credentials).where(accounts.c.name == name)
+            ).one_or_none()
+            if row is None:
+                conn.execute(
+                    accounts.insert().values(
+                        name=name, paused=False, credentials=digest, updated_at=at
+                    )
+                )
+                return None
+            conn.execute(
+                accounts.update()
+                .where(accounts.c.name == name)
+                .values(credentials=digest, updated_at=at)
+            )
+        return None if row.credentials is None else str(row.credentials)
+
+    # --- the public record ----------------------------------------------------------------
+
+    def posted(self, since: datetime | None = None) -> list[PostedRecord]:
+        """Every sent delivery, oldest first."""
+        query = (
+            sa.select(
+                deliveries.c.id,
+                deliveries.c.sent_at,
+                deliveries.c.account,
+                deliveries.c.remote_id,
+                deliveries.c.remote_url,
+                items.c.title,
+                items.c.link,
+                feeds.c.name.label("feed_name"),
+            )
+            .join(items, deliveries.c.item_id == items.c.id)
+            .join(feeds, items.c.feed_id == feeds.c.id)
+            .where(deliveries.c.state == DeliveryState.SENT.value)
+            .order_by(deliveries.c.sent_at, deliveries.c.id)
+        )
+        if since is not None:
+            query = query.where(deliveries.c.sent_at >= since)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            PostedRecord(
+                delivery=row.id,
+                sent_at=row.sent_at,
+                account=row.account,
+                feed=row.feed_name,
+                title=row.title,
+                link=row.link,
+                remote_id=row.remote_id,
+                remote_url=row.remote_url,
+            )
+            for row in rows
+        ]
+
+    def events(self, since: datetime | None = None) -> list[EventRecord]:
+        """The audit trail: every state change of every delivery, oldest first."""
+        query = (
+            sa.select(delivery_events, deliveries.c.account, items.c.link)
+            .join(deliveries, delivery_events.c.delivery_id == deliveries.c.id)
+            .join(items, deliveries.c.item_id == items.c.id)
+            .order_by(delivery_events.c.id)
+        )
+        if since is not None:
+            query = query.where(delivery_events.c.at >= since)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            EventRecord(
+                delivery=row.delivery_id,
+                at=row.at,
+                account=row.account,
+                link=row.link,
+                from_state=row.from_state,
+                to_state=row.to_state,
+                actor=row.actor,
+                detail=row.detail,
+            )
+            for row in rows
+        ]
 
     def mark_interrupted(self, at: datetime) -> int:
         """Every delivery still ``sending`` (the process died mid-call) becomes ``unknown``."""
@@ -791,6 +1132,25 @@ class Storage:
                 sa.select(deliveries.c.item_id, deliveries.c.account, deliveries.c.state)
             ).all()
         return {(row.item_id, row.account): row.state for row in rows}
+
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers a read of its schema version.
+
+        On a DB-API connection outside any transaction: a health check never
+        waits for SQLite's write lock.
+        """
+        errors = (sa.exc.SQLAlchemyError, self._engine.dialect.loaded_dbapi.Error)
+        try:
+            raw = self._engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("SELECT version_num FROM alembic_version")
+                cursor.fetchall()
+                cursor.close()
+            finally:
+                raw.close()
+        except errors as e:
+            raise StorageError(f"database {self.safe_url}: {e.__class__.__name__}: {e}") from e
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:

@@ -113,6 +113,11 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
+    # Urgent deliveries (a flood alert) are not held by quiet hours, blackouts or pacing.
+    Column("urgent", Boolean, nullable=False, default=False),
+    # The last attempt may have been posted after all (a timeout): until it is settled,
+    # the account posts nothing else, so a lookup can still find it among the latest posts.
+    Column("in_doubt", Boolean, nullable=False, default=False),
     UniqueConstraint("item_id", "account"),
     Index(None, "state", "next_attempt_at"),
 )
@@ -136,7 +141,20 @@ account_state = Table(
     "account_state",
     metadata,
     Column("account", String(64), primary_key=True),
-    Column("key", String(64), primary_key=True),
+    Column("key", String(128), primary_key=True),
     Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# An account paused after an auth failure (or by an operator) keeps its deliveries
+# waiting; `credentials` is a digest of its options, so new credentials resume it.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("pause_reason", Text, nullable=True),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("credentials", String(64), nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
 )

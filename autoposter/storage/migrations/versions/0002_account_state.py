@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "account_state",
         sa.Column("account", sa.String(64), nullable=False),
-        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("key", sa.String(128), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("account", "key", name="pk_account_state"),

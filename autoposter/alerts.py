@@ -1,0 +1,105 @@
+"""Telling operators what needs them: e-mail and/or a webhook, never blocking the pipeline.
+
+Alerts are raised on transitions only (an account paused, a delivery failed
+or left unknown, a feed failing for too long, a burst held), so each event
+is told once. Sending happens on a background thread; a failure to send is
+logged, never raised into a poll or a dispatch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from autoposter import logs, mail
+from autoposter.config import Config
+from autoposter.errors import NotifyError
+
+SIGNATURE_HEADER = "X-Autoposter-Signature"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """``kind`` is one of: account-paused, delivery-failed, delivery-unknown,
+    feed-failing, burst-held, budget-reached."""
+
+    kind: str
+    subject: str
+    body: str
+
+
+class Notifier(Protocol):
+    def notify(self, alert: Alert) -> None: ...
+
+
+class LogOnly:
+    """No channel configured: the log line is the alert."""
+
+    def notify(self, alert: Alert) -> None:
+        logs.event("alert", level=logging.WARNING, kind=alert.kind, subject=alert.subject)
+
+
+class Alerter:
+    """Sends each alert to the configured e-mail recipients and webhook."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
+        self._host = socket.gethostname()
+
+    def notify(self, alert: Alert) -> None:
+        logs.event("alert", level=logging.WARNING, kind=alert.kind, subject=alert.subject)
+        self._pool.submit(self._send, alert)
+
+    def _send(self, alert: Alert) -> None:
+        alerts = self._config.alerts
+        subject = f"[autoposter] {alert.subject}"
+        body = f"{alert.body}\n\n-- \nautoposter on {self._host}\n"
+        if alerts.email and self._config.smtp is not None:
+            try:
+                message = mail.build_message(
+                    self._config.smtp, to=alerts.email, subject=subject, text=body
+                )
+                mail.send(self._config.smtp, message)
+            except NotifyError as e:
+                logs.event("alert-not-sent", level=logging.ERROR, channel="email", error=str(e))
+        if alerts.webhook_url:
+            try:
+                self._post(alerts.webhook_url, alerts.webhook_secret, alert, subject, body)
+            except NotifyError as e:
+                logs.event("alert-not-sent", level=logging.ERROR, channel="webhook", error=str(e))
+
+    @staticmethod
+    def _post(url: str, secret: str | None, alert: Alert, subject: str, body: str) -> None:
+        payload = json.dumps(
+            {"kind": alert.kind, "subject": subject, "text": body}, ensure_ascii=False
+        ).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if secret:
+            digest = hmac.new(secret.encode("utf-8"), payload, hashlib.sha256).hexdigest()
+            headers[SIGNATURE_HEADER] = f"sha256={digest}"
+        try:
+            response = httpx.post(url, content=payload, headers=headers, timeout=20)
+        except httpx.HTTPError as e:
+            # The URL itself may hold a credential: name the kind of failure only.
+            raise NotifyError(f"alert webhook: {type(e).__name__}") from e
+        if response.status_code >= 300:
+            raise NotifyError(f"alert webhook answered HTTP {response.status_code}")
+
+    def close(self) -> None:
+        """Wait for alerts still being sent (bounded by the SMTP and HTTP timeouts)."""
+        self._pool.shutdown(wait=True)
+
+
+def notifier_for(config: Config) -> Alerter | LogOnly:
+    if config.alerts.email or config.alerts.webhook_url:
+        return Alerter(config)
+    return LogOnly()

@@ -1,0 +1,60 @@
+"""What every ``autoposter`` command shares: its options, loading the config, dates."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+
+from autoposter import logs
+from autoposter.config import Config, load_config, resolve_config_path
+from autoposter.ops import check_config_file
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common_options(func: F) -> F:
+    """``--config`` and ``--log-format``, accepted by every command that reads the config."""
+    func = click.option(
+        "--log-format",
+        type=click.Choice(["human", "json"]),
+        default="human",
+        show_default=True,
+        help="Log lines for people, or one JSON object per line for journald/Loki.",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_path",
+        metavar="PATH",
+        help="Configuration file. Default: $AUTOPOSTER_CONFIG, then ./autoposter.yaml.",
+    )(func)
+    return func
+
+
+def load(config_path: str | None, log_format: str) -> Config:
+    logs.configure(log_format)
+    config = load_config(resolve_config_path(config_path, os.environ))
+    logs.configure(log_format, secrets=config.secrets)
+    # A file holding secrets that other users can read is refused (ConfigError).
+    for warning in check_config_file(config):
+        logs.event("config-permissions", level=logging.WARNING, warning=warning)
+    return config
+
+
+def local_time(config: Config, when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    return when.astimezone(config.tz()).strftime("%Y-%m-%d %H:%M")
+
+
+def actor() -> str:
+    """Who is acting, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"

@@ -1,0 +1,51 @@
+"""The stages in order. Only this package knows the order; no stage calls the next.
+
+``poll_feed`` (poll.py): feed state -> conditional fetch -> parse -> which
+items are new -> baseline, burst guard, approval, routing -> one transaction
+storing the items with their deliveries.
+
+``dispatch_due`` (dispatch.py): due deliveries -> pacing, quiet hours,
+blackouts -> render -> claim (``sending`` committed before the network call)
+-> publish -> ``sent`` | retry later | ``failed`` | ``unknown``; and
+``reconcile`` for deliveries a dead process left in ``sending``.
+
+Expected failures (a feed down, a network refusing a post) are values in the
+results and lines in the log; the other feeds and accounts go on.
+"""
+
+from autoposter.pipeline.common import Clock, utcnow
+from autoposter.pipeline.dispatch import (
+    Backoff,
+    DispatchResult,
+    can_find,
+    dispatch_due,
+    reconcile,
+    spec_for,
+)
+from autoposter.pipeline.poll import (
+    FeedFetcher,
+    FeedParser,
+    PollResult,
+    feed_due,
+    oldest_first,
+    plan,
+    poll_feed,
+)
+
+__all__ = [
+    "Backoff",
+    "Clock",
+    "DispatchResult",
+    "FeedFetcher",
+    "FeedParser",
+    "PollResult",
+    "can_find",
+    "dispatch_due",
+    "feed_due",
+    "oldest_first",
+    "plan",
+    "poll_feed",
+    "reconcile",
+    "spec_for",
+    "utcnow",
+]

@@ -1,0 +1,380 @@
+"""The delivery engine: each due delivery, sent exactly once.
+
+For each due delivery, oldest first: is the account paused? is it quiet
+hours, a blackout, or too soon after the last post (pacing)? -> wait.
+Otherwise render -> was an earlier attempt posted after all? (``find``) ->
+claim it (``sending`` committed before the network call) -> publish ->
+``sent`` | retry later | ``failed`` | ``unknown`` (the network cannot tell).
+
+Deliveries left in ``sending`` by a process that died are reconciled
+through the publisher's ``find``: found -> ``sent``, not found -> sent
+again with the same key, cannot tell -> ``unknown`` for an operator.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from autoposter import logs
+from autoposter.alerts import Alert, LogOnly, Notifier
+from autoposter.config import Config
+from autoposter.errors import AuthError, PublishError
+from autoposter.pipeline.common import Clock, utcnow
+from autoposter.policy import DeliveryPolicy, Window, closed_until, pacing_until
+from autoposter.storage import DueDelivery, Storage
+from autoposter.types import DeliveryState, Item, Post, PostSpec, Publisher
+
+_NO_ALERTS = LogOnly()
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delays between attempts after retryable errors: from the account's ``retry_delay``,
+    doubling per attempt up to ``max_delay``, with jitter."""
+
+    max_delay: float = 3600.0
+
+    def delay(self, first: float, attempts: int, retry_after: float | None = None) -> float:
+        base = min(first * (1 << min(max(attempts - 1, 0), 30)), self.max_delay)
+        jittered = base * random.uniform(0.8, 1.2)  # noqa: S311 - spreading retries, not security
+        return max(jittered, retry_after or 0.0)
+
+
+@dataclass(slots=True)
+class DispatchResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    unknown: int = 0
+    waiting: int = 0
+    outcomes: dict[int, str] = field(default_factory=dict)
+
+
+def can_find(publisher: Publisher) -> bool:
+    """Whether the network can say if a post exists (Telegram and webhooks cannot)."""
+    return bool(getattr(publisher, "can_find", True))
+
+
+def spec_for(config: Config, feed_name: str, account: str, item: Item) -> PostSpec:
+    """How the feed wants its items written; a feed since removed from the config
+    falls back to the defaults so its queued items still go out."""
+    feed = config.feeds.get(feed_name)
+    if feed is None:
+        return PostSpec(
+            feed=feed_name,
+            account=account,
+            template=config.default_template,
+            language=item.language or config.default_language,
+        )
+    return PostSpec(
+        feed=feed_name,
+        account=account,
+        template=feed.template,
+        language=item.language or feed.language,
+        hashtags=feed.hashtags,
+    )
+
+
+class _Pacing:
+    """When each account may post next, computed once per pass from its history."""
+
+    def __init__(self, config: Config, storage: Storage) -> None:
+        self._config = config
+        self._storage = storage
+        self._sent: dict[str, list[datetime]] = {}
+
+    def until(self, account: str, now: datetime) -> datetime | None:
+        if account not in self._sent:
+            self._sent[account] = self._storage.sent_times(account, now - timedelta(days=1))
+        return pacing_until(now, self._sent[account], self._config.policy(account))
+
+    def record(self, account: str, at: datetime) -> None:
+        self._sent.setdefault(account, []).append(at)
+
+
+def dispatch_due(
+    *,
+    config: Config,
+    storage: Storage,
+    publishers: Mapping[str, Publisher],
+    alerts: Notifier = _NO_ALERTS,
+    now: Clock = utcnow,
+    backoff: Backoff = Backoff(),
+    limit: int = 100,
+    ids: list[int] | None = None,
+    on_done: Callable[[DueDelivery, str], None] | None = None,
+) -> DispatchResult:
+    """Send what is due and allowed, one delivery at a time, oldest first."""
+    result = DispatchResult()
+    paused = storage.paused_accounts()
+    # An account whose last post may or may not exist posts nothing else until it is
+    # settled: the lookup then still finds it among the account's latest posts.
+    doubt = storage.in_doubt()
+    pacing = _Pacing(config, storage)
+    stopped: set[str] = set()  # accounts that failed in this pass: the rest waits
+    for delivery in storage.due_deliveries(now(), limit=limit, ids=ids):
+        account = delivery.account
+        publisher = publishers.get(account)
+        if publisher is None or account in paused or account in stopped:
+            result.waiting += 1
+            continue
+        if account in doubt and doubt[account] != delivery.id:
+            result.waiting += 1
+            continue
+        wait = None if delivery.urgent else _must_wait(delivery, config, pacing, now())
+        if wait is not None:
+            until, reason = wait
+            storage.defer(delivery.id, until)
+            logs.event(
+                "waiting",
+                account=account,
+                delivery=delivery.id,
+                until=until.astimezone(config.tz()).isoformat(timespec="minutes"),
+                reason=reason,
+            )
+            result.waiting += 1
+            continue
+        outcome = _deliver(delivery, publisher, config, storage, alerts, now, backoff)
+        result.outcomes[delivery.id] = outcome
+        if doubt.get(account) == delivery.id and outcome not in ("retry", "paused"):
+            del doubt[account]  # settled: the account's other deliveries may go
+        if outcome == "sent":
+            result.sent += 1
+            pacing.record(account, now())
+        elif outcome in ("retry", "paused"):
+            result.retried += 1
+            stopped.add(account)
+        elif outcome == "unknown":
+            result.unknown += 1
+        else:
+            result.failed += 1
+        if on_done is not None:
+            on_done(delivery, outcome)
+    return result
+
+
+def _must_wait(
+    delivery: DueDelivery, config: Config, pacing: _Pacing, now: datetime
+) -> tuple[datetime, str] | None:
+    policy = config.policy(delivery.account)
+    feed = config.feeds.get(delivery.feed)
+    windows: list[Window | DeliveryPolicy] = [policy]
+    if feed is not None:
+        windows.append(feed.window)
+    closed = closed_until(now, config.tz(), windows)
+    if closed is not None:
+        return closed
+    paced = pacing.until(delivery.account, now)
+    if paced is not None:
+        return paced, f"pacing (min_interval {policy.min_interval:g} s)"
+    return None
+
+
+def _render(delivery: DueDelivery, publisher: Publisher, config: Config) -> Post:
+    spec = spec_for(config, delivery.feed, delivery.account, delivery.item)
+    return publisher.render(delivery.item, spec)
+
+
+def _deliver(
+    delivery: DueDelivery,
+    publisher: Publisher,
+    config: Config,
+    storage: Storage,
+    alerts: Notifier,
+    now: Clock,
+    backoff: Backoff,
+) -> str:
+    started = time.monotonic()
+    fields: dict[str, Any] = {
+        "account": delivery.account,
+        "feed": delivery.feed,
+        "delivery": delivery.id,
+    }
+    try:
+        post = _render(delivery, publisher, config)
+    except (PublishError, ValueError) as e:
+        error = f"cannot render: {e}"
+        storage.mark_failed(delivery.id, now(), error=error)
+        logs.event("failed", level=logging.ERROR, **fields, error=error)
+        alerts.notify(_failed_alert(delivery, error))
+        return "failed"
+    if delivery.attempts > 0 and can_find(publisher):
+        # An earlier attempt failed in a way that may hide a success: ask first.
+        try:
+            found = publisher.find(post, key=delivery.idempotency_key)
+        except PublishError as e:
+            return _after_error(delivery, publisher, e, config, storage, alerts, now, backoff)
+        if found is not None:
+            storage.mark_found(delivery.id, now(), remote_id=found.remote_id, remote_url=found.url)
+            logs.event("found-posted", **fields, url=found.url or found.remote_id)
+            return "sent"
+    if not storage.mark_sending(delivery.id, now()):
+        return "claimed"  # another dispatcher took it first
+    try:
+        receipt = publisher.publish(post, key=delivery.idempotency_key)
+    except PublishError as e:
+        return _after_error(delivery, publisher, e, config, storage, alerts, now, backoff)
+    except Exception as e:
+        # A publisher bug: the post may or may not exist, so an operator decides.
+        logs.log.exception(
+            "publisher-crashed account=%s delivery=%s", delivery.account, delivery.id
+        )
+        error = f"unexpected error in the {delivery.account} publisher: {type(e).__name__}: {e}"
+        storage.mark_unknown(delivery.id, now(), error=error)
+        alerts.notify(_unknown_alert(delivery, error))
+        return "unknown"
+    storage.mark_sent(delivery.id, now(), remote_id=receipt.remote_id, remote_url=receipt.url)
+    logs.event(
+        "published",
+        **fields,
+        url=receipt.url or receipt.remote_id,
+        link=delivery.item.link,
+        ms=round((time.monotonic() - started) * 1000, 1),
+    )
+    return "sent"
+
+
+def _after_error(
+    delivery: DueDelivery,
+    publisher: Publisher,
+    error: PublishError,
+    config: Config,
+    storage: Storage,
+    alerts: Notifier,
+    now: Clock,
+    backoff: Backoff,
+) -> str:
+    at = now()
+    attempts = delivery.attempts + 1
+    policy = config.policy(delivery.account)
+    fields: dict[str, Any] = {
+        "account": delivery.account,
+        "delivery": delivery.id,
+        "attempt": attempts,
+        "error": error.message,
+    }
+    claimed = storage.delivery(delivery.id)
+    in_flight = claimed is not None and claimed.state == DeliveryState.SENDING.value
+    if isinstance(error, AuthError):
+        # The credentials need a person; every delivery of the account waits for them.
+        if in_flight:
+            storage.requeue(delivery.id, at, detail=f"account paused: {error.message}")
+        if storage.pause_account(delivery.account, error.message, at):
+            logs.event("account-paused", level=logging.ERROR, **fields)
+            alerts.notify(
+                Alert(
+                    "account-paused",
+                    f"account {delivery.account} paused: {error.message}",
+                    f"The network refused the credentials of account {delivery.account}:\n"
+                    f"  {error.message}\n\nIts posts wait, none is lost. Fix the credentials "
+                    f"in the configuration and reload, or run:\n"
+                    f"  autoposter account resume {delivery.account}",
+                )
+            )
+        return "paused"
+    if not in_flight:
+        # The lookup before a retry failed; nothing was sent this time.
+        delay = backoff.delay(policy.retry_delay, attempts)
+        storage.defer(delivery.id, at + timedelta(seconds=delay))
+        logs.event("lookup-failed", level=logging.WARNING, **fields)
+        return "retry"
+    if error.retryable and error.maybe_posted and not can_find(publisher):
+        message = f"{error.message}; the network cannot tell whether it was posted"
+        storage.mark_unknown(delivery.id, at, error=message)
+        logs.event("unknown", level=logging.ERROR, **fields)
+        alerts.notify(_unknown_alert(delivery, message))
+        return "unknown"
+    retry_after = getattr(error, "retry_after", None)
+    next_at = at + timedelta(seconds=backoff.delay(policy.retry_delay, attempts, retry_after))
+    # No attempt is scheduled past the deadline: "give up after 24 h" means that.
+    too_late = next_at - delivery.created_at > timedelta(seconds=policy.give_up_after)
+    if error.retryable and attempts < policy.max_attempts and not too_late:
+        storage.mark_retry(
+            delivery.id,
+            at,
+            error=error.message,
+            next_attempt_at=next_at,
+            in_doubt=error.maybe_posted,
+        )
+        logs.event(
+            "retry",
+            level=logging.WARNING,
+            **fields,
+            next=next_at.astimezone(config.tz()).isoformat(timespec="seconds"),
+        )
+        return "retry"
+    storage.mark_failed(delivery.id, at, error=error.message)
+    logs.event("failed", level=logging.ERROR, **fields)
+    alerts.notify(_failed_alert(delivery, error.message))
+    return "failed"
+
+
+def reconcile(
+    *,
+    config: Config,
+    storage: Storage,
+    publishers: Mapping[str, Publisher],
+    alerts: Notifier = _NO_ALERTS,
+    now: Clock = utcnow,
+) -> int:
+    """Settle deliveries left in ``sending`` longer than ``reconcile_after`` (their
+    process died mid-call). Returns how many were settled."""
+    at = now()
+    stale = storage.deliveries_in(
+        DeliveryState.SENDING, updated_before=at - timedelta(seconds=config.reconcile_after)
+    )
+    settled = 0
+    for delivery in stale:
+        publisher = publishers.get(delivery.account)
+        if publisher is None:
+            continue
+        fields: dict[str, Any] = {"account": delivery.account, "delivery": delivery.id}
+        if not can_find(publisher):
+            error = "interrupted during the network call; this network cannot tell if it was posted"
+            storage.mark_unknown(delivery.id, at, error=error)
+            logs.event("unknown", level=logging.ERROR, **fields, error=error)
+            alerts.notify(_unknown_alert(delivery, error))
+            settled += 1
+            continue
+        try:
+            found = publisher.find(
+                _render(delivery, publisher, config), key=delivery.idempotency_key
+            )
+        except (PublishError, ValueError) as e:
+            logs.event("reconcile-later", level=logging.WARNING, **fields, error=str(e))
+            continue
+        if found is not None:
+            storage.mark_found(delivery.id, at, remote_id=found.remote_id, remote_url=found.url)
+            logs.event("found-posted", **fields, url=found.url or found.remote_id)
+        else:
+            storage.requeue(delivery.id, at, detail="interrupted; not on the network, sent again")
+            logs.event("requeued", **fields)
+        settled += 1
+    return settled
+
+
+def _failed_alert(delivery: DueDelivery, error: str) -> Alert:
+    return Alert(
+        "delivery-failed",
+        f"not posted on {delivery.account}: {delivery.item.title[:60]}",
+        f"autoposter gave up posting this item on {delivery.account}:\n"
+        f"  {delivery.item.title}\n  {delivery.item.link}\n\nThe network said: {error}\n\n"
+        f"When the cause is fixed: autoposter retry {delivery.id}",
+    )
+
+
+def _unknown_alert(delivery: DueDelivery, error: str) -> Alert:
+    return Alert(
+        "delivery-unknown",
+        f"perhaps posted on {delivery.account}: {delivery.item.title[:60]}",
+        f"autoposter cannot tell whether this item was posted on {delivery.account}:\n"
+        f"  {delivery.item.title}\n  {delivery.item.link}\n\n{error}\n\n"
+        f"Look at the account, then either `autoposter skip {delivery.id}` (it is there) "
+        f"or `autoposter retry {delivery.id}` (it is not).",
+    )
