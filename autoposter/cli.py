@@ -353,8 +353,12 @@ def preview(config_path: str | None, log_format: str, feed: str, limit: int) -> 
                 continue
             for account in feed_config.accounts:
                 post = publishers[account].render(item, spec_for(config, feed, account, item))
-                click.echo(f"--- {account} ({len(post.text)} characters)")
+                length = post.extra.get("length", f"{len(post.text)} characters")
+                click.echo(f"--- {account} ({length})")
                 click.echo(post.text)
+                for key in ("card", "embed", "visibility", "spoiler_text"):
+                    if post.extra.get(key):
+                        click.echo(f"[{key}: {post.extra[key]}]")
                 if post.image is not None:
                     click.echo(f"[image {post.image.url} alt: {post.image.alt or '(none)'}]")
             click.echo()

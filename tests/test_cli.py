@@ -214,8 +214,9 @@ def test_preview_shows_each_account_and_stores_nothing(tmp_path: Path, server: F
     path = site_config(tmp_path, server)
     result = autoposter("preview", "actualites", "--limit", "1", "--config", str(path))
     assert result.returncode == 0, result.stderr
-    assert "--- console (" in result.stdout
-    assert "--- ville_mastodon (" in result.stdout
+    # Each account's counted length against its limit.
+    assert re.search(r"^--- console \(\d+/500\)$", result.stdout, re.M)
+    assert re.search(r"^--- ville_mastodon \(\d+/500\)$", result.stdout, re.M)
     assert "Actualité numéro 2 #VieLocale" in result.stdout
     assert "numéro 1" not in result.stdout
     assert not (tmp_path / "autoposter.db").exists()

@@ -25,14 +25,16 @@ class ConsolePublisher:
         self._lock = threading.Lock()
 
     def render(self, item: Item, spec: PostSpec) -> Post:
+        text = render_text(item, spec, limit=self.limit)
         return Post(
             account=self.name,
-            text=render_text(item, spec, limit=self.limit),
+            text=text,
             link=item.link,
             language=item.language or spec.language,
             title=item.title,
             summary=item.summary,
             image=item.image,
+            extra={"length": f"{len(text)}/{self.limit}"},
         )
 
     def publish(self, post: Post, *, key: str) -> Receipt:

@@ -146,14 +146,16 @@ class FacebookPublisher:
             utm=self.utm,
             language=self.language,
         )
+        text = render_text(item, spec, limit=LIMIT)
         return Post(
             account=self.name,
-            text=render_text(item, spec, limit=LIMIT),
+            text=text,
             link=item.link,
             language=language,
             title=item.title,
             summary=item.summary,
             image=item.image,  # Facebook builds the card from the page's own og:image
+            extra={"length": f"{len(text)}/{LIMIT}", "card": "built by Facebook from the page"},
         )
 
     # -- publish -----------------------------------------------------------------------

@@ -180,7 +180,11 @@ class LinkedInPublisher:
             title=title,
             summary=description,
             image=item.image,
-            extra={"commentary": little(text, tags)},
+            extra={
+                "commentary": little(text, tags),
+                "length": f"{len(little(text, tags))}/{LIMIT}",
+                "card": f"article: {title}",
+            },
         )
 
     # -- publish -----------------------------------------------------------------------

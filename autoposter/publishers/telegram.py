@@ -128,7 +128,7 @@ class TelegramPublisher:
             title=clean.title,
             summary=clean.summary,
             image=item.image,
-            extra={"html": to_html(text)},
+            extra={"html": to_html(text), "length": f"{visible_length(text)}/{LIMIT}"},
         )
 
     # -- publish -----------------------------------------------------------------------

@@ -160,15 +160,17 @@ class WebhookPublisher:
             utm=self.utm,
             language=self.language,
         )
+        text = render_text(item, spec, limit=self.limit)
+        limit = "no limit" if self.limit is None else str(self.limit)
         return Post(
             account=self.name,
-            text=render_text(item, spec, limit=self.limit),
+            text=text,
             link=item.link,
             language=language,
             title=item.title,
             summary=item.summary,
             image=item.image,
-            extra={"feed": spec.feed},
+            extra={"feed": spec.feed, "length": f"{len(text)}/{limit}"},
         )
 
     def payload(self, post: Post, *, key: str) -> bytes:

@@ -218,6 +218,7 @@ class XPublisher:
             title=item.title,
             summary=item.summary,
             image=self._image_for(item.image),
+            extra={"length": f"{weighted_length(text)}/{LIMIT} weighted"},
         )
 
     def _image_for(self, image: Image | None) -> Image | None:
