@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -180,19 +182,25 @@ class Runtime:
         self.storage.close()
 
 
-def credentials_digest(options: Mapping[str, object]) -> str:
-    """A digest of an account's options: tells that its credentials changed, reveals none."""
+def credentials_digest(options: Mapping[str, object], salt: str) -> str:
+    """A keyed digest of an account's options: tells that its credentials changed, and,
+    salted per database, gives nothing to test a guessed token against."""
     text = json.dumps(options, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hmac.new(salt.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def resume_on_new_credentials(config: Config, storage: Storage) -> None:
     """An account paused after an auth failure resumes when its block in the config changed."""
     paused = storage.paused_accounts()
     now = utcnow()
+    salt = storage.get_account_state("_autoposter", "credentials-salt")
+    if salt is None:
+        salt = secrets.token_hex(16)
+        storage.set_account_state("_autoposter", "credentials-salt", salt)
     for name, account in config.accounts.items():
-        previous = storage.swap_credentials(name, credentials_digest(account.options), now)
-        changed = previous is not None and previous != credentials_digest(account.options)
+        digest = credentials_digest(account.options, salt)
+        previous = storage.swap_credentials(name, digest, now)
+        changed = previous is not None and previous != digest
         if name in paused and changed and storage.resume_account(name, now):
             logs.event(
                 "account-resumed", account=name, reason="new credentials in the configuration"

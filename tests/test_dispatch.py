@@ -450,3 +450,18 @@ def test_a_delivery_left_sending_holds_its_account_until_reconciled(
     reconcile(config=config, storage=storage, publishers={"a": a, "b": b}, now=clock)
     assert dispatch(config, storage, clock, {"a": a, "b": b}).sent == 2
     assert states(storage) == ["sent"] * 4
+
+
+def test_new_credentials_in_the_config_resume_a_paused_account(
+    tmp_path: Path, storage: Storage
+) -> None:
+    from autoposter.runtime import resume_on_new_credentials
+
+    old = make_config(tmp_path, accounts={"a": {"type": "console", "limit": 300}})
+    resume_on_new_credentials(old, storage)
+    storage.pause_account("a", "token revoked", T0)
+    resume_on_new_credentials(old, storage)
+    assert storage.paused_accounts() == {"a": "token revoked"}, "same credentials: still paused"
+    new = make_config(tmp_path, accounts={"a": {"type": "console", "limit": 400}})
+    resume_on_new_credentials(new, storage)
+    assert storage.paused_accounts() == {}
