@@ -12,6 +12,7 @@
     │   ├── AuthError          pauses the account
     │   ├── RejectedError      this post refused (too long, invalid): failed, not retried
     │   ├── RateLimitedError   retryable; retry_after seconds
+    │   │   └── BudgetExceededError  pauses the account until retry_after
     │   └── UnavailableError   retryable; timeouts, 5xx, connection errors; maybe_posted
     ├── NotifyError            an alert or digest could not be sent
     └── PluginError            unknown type, import failure, duplicate name
@@ -95,6 +96,11 @@ class RateLimitedError(PublishError):
     def __init__(self, account: str, message: str, *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(account, message)
+
+
+class BudgetExceededError(RateLimitedError):
+    """The account's spending cap for the period is reached (X's monthly budget): the
+    account is paused until ``retry_after`` has passed."""
 
 
 class UnavailableError(PublishError):

@@ -12,7 +12,13 @@ import pytest
 
 from autoposter.alerts import Alert
 from autoposter.config import Config, parse_config
-from autoposter.errors import AuthError, PublishError, RateLimitedError, UnavailableError
+from autoposter.errors import (
+    AuthError,
+    BudgetExceededError,
+    PublishError,
+    RateLimitedError,
+    UnavailableError,
+)
 from autoposter.pipeline import Backoff, dispatch_due, plan, reconcile
 from autoposter.storage import NewItem, PlannedDelivery, Storage
 from autoposter.types import AccountInfo, DeliveryState, Item, Post, PostSpec, Receipt
@@ -464,4 +470,22 @@ def test_new_credentials_in_the_config_resume_a_paused_account(
     assert storage.paused_accounts() == {"a": "token revoked"}, "same credentials: still paused"
     new = make_config(tmp_path, accounts={"a": {"type": "console", "limit": 400}})
     resume_on_new_credentials(new, storage)
+    assert storage.paused_accounts() == {}
+
+
+def test_a_spent_budget_pauses_the_account_until_it_resets(
+    tmp_path: Path, storage: Storage
+) -> None:
+    config = make_config(tmp_path, delivery={"min_interval": 0})
+    clock = Clock()
+    net = FakeNetwork("a")
+    alerts = Alerts()
+    queue(storage, config, clock, 2)
+    net.fail_next(BudgetExceededError("a", "monthly budget of $20 reached", retry_after=3600))
+    assert dispatch(config, storage, clock, {"a": net}, alerts).sent == 0
+    clock.advance(minutes=30)
+    assert dispatch(config, storage, clock, {"a": net}, alerts).sent == 0
+    assert alerts.kinds() == ["budget-reached"]
+    clock.advance(minutes=31)
+    assert dispatch(config, storage, clock, {"a": net}, alerts).sent == 2
     assert storage.paused_accounts() == {}

@@ -24,7 +24,7 @@ from typing import Any
 from autoposter import logs
 from autoposter.alerts import Alert, LogOnly, Notifier
 from autoposter.config import Config
-from autoposter.errors import AuthError, PublishError
+from autoposter.errors import AuthError, BudgetExceededError, PublishError
 from autoposter.pipeline.common import Clock, utcnow
 from autoposter.policy import DeliveryPolicy, Window, closed_until, pacing_until
 from autoposter.storage import DueDelivery, Storage
@@ -112,6 +112,8 @@ def dispatch_due(
 ) -> DispatchResult:
     """Send what is due and allowed, one delivery at a time, oldest first."""
     result = DispatchResult()
+    for account in storage.resume_due_accounts(now()):
+        logs.event("account-resumed", account=account, reason="its pause has ended")
     paused = storage.paused_accounts()
     # An account whose last post may or may not exist posts nothing else until it is
     # settled: the lookup then still finds it among the account's latest posts.
@@ -275,6 +277,25 @@ def _after_error(
                     f"  {error.message}\n\nIts posts wait, none is lost. Fix the credentials "
                     f"in the configuration and reload, or run:\n"
                     f"  autoposter account resume {delivery.account}",
+                )
+            )
+        return "paused"
+    if isinstance(error, BudgetExceededError):
+        # Spending more is the institution's decision: stop this account until the
+        # period ends (or an operator resumes it), and say so once.
+        if in_flight:
+            storage.requeue(delivery.id, at, detail=error.message)
+        until = at + timedelta(seconds=error.retry_after or 86400)
+        if storage.pause_account(delivery.account, error.message, at, until=until):
+            logs.event("account-paused", level=logging.ERROR, **fields)
+            alerts.notify(
+                Alert(
+                    "budget-reached",
+                    f"account {delivery.account} stopped: {error.message}",
+                    f"Account {delivery.account} stopped posting: {error.message}.\n\n"
+                    f"Its posts wait and go out when the pause ends "
+                    f"({until.astimezone(config.tz()):%Y-%m-%d %H:%M}), or after a higher budget "
+                    f"in the configuration and: autoposter account resume {delivery.account}",
                 )
             )
         return "paused"

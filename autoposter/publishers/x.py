@@ -46,6 +46,7 @@ import twitter_text
 from autoposter import logs
 from autoposter.errors import (
     AuthError,
+    BudgetExceededError,
     PublishError,
     RateLimitedError,
     RejectedError,
@@ -297,7 +298,7 @@ class XPublisher:
                 budget=budget,
                 spent=f"{spent / 1000:.3f}",
             )
-            raise RateLimitedError(
+            raise BudgetExceededError(
                 self.name,
                 f"monthly budget of ${budget} reached (${spent / 1000:.3f} spent in {now:%Y-%m}); "
                 "posts resume next month, or raise monthly_budget",

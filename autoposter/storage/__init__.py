@@ -869,13 +869,22 @@ class Storage:
 
     # --- accounts -------------------------------------------------------------------------
 
-    def pause_account(self, name: str, reason: str, at: datetime) -> bool:
-        """Pause an account; False if it was already paused (so one alert per pause)."""
+    def pause_account(
+        self, name: str, reason: str, at: datetime, *, until: datetime | None = None
+    ) -> bool:
+        """Pause an account (until an operator resumes it, or until ``until``); False if it
+        was already paused, so that a pause is alerted once."""
         with self._tx() as conn:
             row = conn.execute(sa.select(accounts).where(accounts.c.name == name)).one_or_none()
             if row is not None and row.paused:
                 return False
-            values = {"paused": True, "pause_reason": reason, "paused_at": at, "updated_at": at}
+            values = {
+                "paused": True,
+                "pause_reason": reason,
+                "paused_at": at,
+                "resume_at": until,
+                "updated_at": at,
+            }
             if row is None:
                 conn.execute(accounts.insert().values(name=name, **values))
             else:
@@ -888,9 +897,25 @@ class Storage:
             result = conn.execute(
                 accounts.update()
                 .where(accounts.c.name == name, accounts.c.paused.is_(True))
-                .values(paused=False, pause_reason=None, paused_at=None, updated_at=at)
+                .values(
+                    paused=False, pause_reason=None, paused_at=None, resume_at=None, updated_at=at
+                )
             )
         return bool(result.rowcount)
+
+    def resume_due_accounts(self, now: datetime) -> list[str]:
+        """Lift the pauses whose end has come; returns those accounts."""
+        with self._tx() as conn:
+            names = list(
+                conn.execute(
+                    sa.select(accounts.c.name).where(
+                        accounts.c.paused.is_(True),
+                        accounts.c.resume_at.is_not(None),
+                        accounts.c.resume_at <= now,
+                    )
+                ).scalars()
+            )
+        return [name for name in names if self.resume_account(name, now)]
 
     def paused_accounts(self) -> dict[str, str]:
         """Paused account -> the reason it was paused."""

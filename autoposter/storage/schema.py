@@ -155,6 +155,8 @@ accounts = Table(
     Column("paused", Boolean, nullable=False),
     Column("pause_reason", Text, nullable=True),
     Column("paused_at", UTCDateTime, nullable=True),
+    # A pause with an end (a monthly budget spent) lifts itself then.
+    Column("resume_at", UTCDateTime, nullable=True),
     Column("credentials", String(64), nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
 )

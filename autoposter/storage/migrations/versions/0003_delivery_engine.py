@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("paused", sa.Boolean(), nullable=False),
         sa.Column("pause_reason", sa.Text(), nullable=True),
         sa.Column("paused_at", UTCDateTime(), nullable=True),
+        sa.Column("resume_at", UTCDateTime(), nullable=True),
         sa.Column("credentials", sa.String(64), nullable=True),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_accounts"),
