@@ -142,15 +142,6 @@ def test_deliveries_move_through_their_states_with_events(storage: Storage) -> N
     assert storage.account_summaries()[1].counts == {"sent": 1}
 
 
-def test_interrupted_sends_become_unknown(storage: Storage) -> None:
-    poll(storage, [item(1), item(2)])
-    first, _second = storage.due_deliveries(T0)
-    storage.mark_sending(first.id, T0)
-    assert storage.mark_interrupted(T0) == 1
-    states = storage.delivery_states()
-    assert sorted(states.values()) == ["pending", "unknown"]
-
-
 def test_held_deliveries_wait_for_an_operator(storage: Storage) -> None:
     fresh = storage.unseen("actu", [item(1)])
     storage.record_poll(

@@ -1011,30 +1011,6 @@ class Storage:
             for row in rows
         ]
 
-    def mark_interrupted(self, at: datetime) -> int:
-        """Every delivery still ``sending`` (the process died mid-call) becomes ``unknown``."""
-        with self._tx() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(deliveries.c.id).where(
-                        deliveries.c.state == DeliveryState.SENDING.value
-                    )
-                ).scalars()
-            )
-        detail = "interrupted during the network call: the post may or may not exist"
-        return sum(
-            self._transition(
-                i,
-                [DeliveryState.SENDING],
-                DeliveryState.UNKNOWN,
-                at,
-                actor="daemon",
-                detail=detail,
-                last_error=detail,
-            )
-            for i in ids
-        )
-
     def release(self, delivery_id: int, at: datetime, *, actor: str, approve: bool) -> bool:
         """An operator's decision on a held delivery: pending if approved, skipped if not."""
         return self._transition(
