@@ -116,7 +116,9 @@ def pacing_until(
     """
     if not sent:
         return None
-    ordered = sorted(sent)
+    # A send time in the future (the clock was set back) counts as now, so an account
+    # is never frozen until a date that may be a year away.
+    ordered = sorted(min(t, now) for t in sent)
     candidates = [ordered[-1] + timedelta(seconds=policy.min_interval)]
     for limit, span in (
         (policy.max_per_hour, timedelta(hours=1)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -78,6 +79,7 @@ class Runtime:
         try:
             publishers = build_publishers(config, storage)
             resume_on_new_credentials(config, storage)
+            report_orphans(config, storage)
         except BaseException:
             storage.close()
             raise
@@ -145,7 +147,7 @@ class Runtime:
                 total.outcomes.update(result.outcomes)
                 # Deferred and waiting deliveries leave the due set; stop when a pass
                 # found less than a full batch.
-                if len(result.outcomes) + result.waiting < DISPATCH_BATCH:
+                if result.waiting or len(result.outcomes) < DISPATCH_BATCH:
                     break
         return total
 
@@ -242,3 +244,15 @@ class _Scrubbed:
 
     def __repr__(self) -> str:
         return f"<scrubbed {self._inner!r}>"
+
+
+def report_orphans(config: Config, storage: Storage) -> None:
+    """Deliveries of an account no longer in the configuration wait; say so at start."""
+    for account in sorted(storage.waiting_accounts() - set(config.accounts)):
+        logs.event(
+            "orphaned-deliveries",
+            level=logging.WARNING,
+            account=account,
+            hint=f"put the account back in the configuration, or: autoposter queue "
+            f"--state pending, then autoposter skip ID... ({account})",
+        )

@@ -376,7 +376,7 @@ def test_interrupted_sends_are_reconciled(
     net = FakeNetwork("a", can_find=can_find)
     queue(storage, config, clock, 1)
     (delivery,) = storage.due_deliveries(clock())
-    storage.mark_sending(delivery.id, clock())  # then the process died
+    storage.mark_sending(delivery.id, clock(), attempts=0)  # then the process died
     if posted_before_crash:
         net.posted[delivery.idempotency_key] = Receipt("77", "https://social.example/77")
     assert reconcile(config=config, storage=storage, publishers={"a": net}, now=clock) == 0, (
@@ -430,7 +430,8 @@ def test_an_account_in_doubt_posts_nothing_else_until_settled(
     clock.advance(seconds=30)
     assert dispatch(config, storage, clock, {"a": net}).sent == 0, "the others wait for the doubt"
     clock.advance(minutes=2)
-    assert dispatch(config, storage, clock, {"a": net}).sent == 3  # found, then the two others
+    assert dispatch(config, storage, clock, {"a": net}).sent == 1  # found: settled
+    assert dispatch(config, storage, clock, {"a": net}).sent == 2  # then the two others
     assert len(net.calls) == 3
     assert [r.link for r in storage.posted()] == [
         f"https://www.ville.example/actu/{i}" for i in range(3)
@@ -450,7 +451,7 @@ def test_a_delivery_left_sending_holds_its_account_until_reconciled(
     queue(storage, config, clock, 2, accounts=("a", "b"))
     first = storage.due_deliveries(clock())[0]
     assert first.account == "a"
-    storage.mark_sending(first.id, clock())  # a process died during this call
+    storage.mark_sending(first.id, clock(), attempts=0)  # a process died during this call
     assert dispatch(config, storage, clock, {"a": a, "b": b}).sent == 2  # only b's
     clock.advance(minutes=6)
     reconcile(config=config, storage=storage, publishers={"a": a, "b": b}, now=clock)
@@ -489,3 +490,99 @@ def test_a_spent_budget_pauses_the_account_until_it_resets(
     clock.advance(minutes=31)
     assert dispatch(config, storage, clock, {"a": net}, alerts).sent == 2
     assert storage.paused_accounts() == {}
+
+
+def test_a_paused_accounts_backlog_does_not_starve_the_others(
+    tmp_path: Path, storage: Storage
+) -> None:
+    config = make_config(
+        tmp_path,
+        accounts={"a": {"type": "console"}, "b": {"type": "console"}},
+        delivery={"min_interval": 0},
+    )
+    clock = Clock()
+    a, b = FakeNetwork("a"), FakeNetwork("b")
+    queue(storage, config, clock, 150, accounts=("a",))
+    queue(storage, config, clock, 1, accounts=("b",), start=1000)
+    storage.pause_account("a", "token revoked", clock())
+    assert dispatch(config, storage, clock, {"a": a, "b": b}).sent == 1
+    assert len(b.posted) == 1
+    # An account removed from the configuration: the same.
+    storage.resume_account("a", clock())
+    queue(storage, config, clock, 1, accounts=("b",), start=2000)
+    assert dispatch(config, storage, clock, {"b": b}).sent == 1
+
+
+class CrashingFind(FakeNetwork):
+    def find(self, post: Post, *, key: str) -> Receipt | None:
+        raise KeyError("content-type")
+
+
+def test_a_crashing_lookup_stops_neither_dispatch_nor_the_other_accounts(
+    tmp_path: Path, storage: Storage
+) -> None:
+    config = make_config(
+        tmp_path,
+        accounts={"a": {"type": "console"}, "b": {"type": "console"}},
+        delivery={"min_interval": 0, "reconcile_after": "1m", "give_up_after": "2h"},
+    )
+    clock = Clock()
+    a, b = CrashingFind("a"), FakeNetwork("b")
+    alerts = Alerts()
+    queue(storage, config, clock, 1, accounts=("a",))
+    (stale,) = storage.due_deliveries(clock())
+    storage.mark_sending(stale.id, clock(), attempts=0)
+    clock.advance(minutes=2)
+    queue(storage, config, clock, 1, accounts=("b",), start=10)
+    publishers = {"a": a, "b": b}
+    assert reconcile(config=config, storage=storage, publishers=publishers, now=clock) == 0
+    assert dispatch(config, storage, clock, publishers, alerts).sent == 1
+    clock.advance(hours=3)
+    reconcile(config=config, storage=storage, publishers=publishers, alerts=alerts, now=clock)
+    assert storage.delivery(stale.id).state == "unknown"  # type: ignore[union-attr]
+    assert alerts.kinds() == ["delivery-unknown"]
+
+
+def test_an_operator_retry_asks_the_network_first(tmp_path: Path, storage: Storage) -> None:
+    config = make_config(tmp_path, delivery={"min_interval": 0, "max_attempts": 1})
+    clock = Clock()
+    net = FakeNetwork("a")
+    queue(storage, config, clock, 1)
+    net.fail_next(UnavailableError("a", "timed out"), after=True)  # posted, answer lost
+    dispatch(config, storage, clock, {"a": net})
+    (failed,) = storage.deliveries_in(DeliveryState.FAILED)
+    assert storage.retry(failed.id, clock(), actor="cli:test")
+    assert dispatch(config, storage, clock, {"a": net}).sent == 1
+    assert len(net.calls) == 1, "found on the network, not posted again"
+
+
+class FailingFind(FakeNetwork):
+    def find(self, post: Post, *, key: str) -> Receipt | None:
+        raise UnavailableError(self.name, "HTTP 503 on the lookup")
+
+
+def test_a_lookup_failing_for_ever_ends_unknown_and_alerted(
+    tmp_path: Path, storage: Storage
+) -> None:
+    config = make_config(tmp_path, delivery={"min_interval": 0, "give_up_after": "3h"})
+    clock = Clock()
+    net = FailingFind("a")
+    alerts = Alerts()
+    queue(storage, config, clock, 1)
+    net.fail_next(UnavailableError("a", "timed out"), after=True)
+    dispatch(config, storage, clock, {"a": net}, alerts)
+    for _ in range(8):
+        clock.advance(hours=1)
+        dispatch(config, storage, clock, {"a": net}, alerts)
+    assert states(storage) == ["unknown"]
+    assert alerts.kinds() == ["delivery-unknown"]
+    assert len(net.calls) == 1
+
+
+def test_pacing_survives_a_clock_set_back() -> None:
+    from autoposter.policy import DeliveryPolicy, pacing_until
+
+    now = T0
+    in_the_future = [now + timedelta(days=300)]
+    until = pacing_until(now, in_the_future, DeliveryPolicy(min_interval=120))
+    assert until == now + timedelta(seconds=120)

@@ -110,8 +110,8 @@ def test_deliveries_move_through_their_states_with_events(storage: Storage) -> N
     due = storage.due_deliveries(T0)
     assert [d.account for d in due] == ["mastodon", "bluesky"]
     first = due[0]
-    assert storage.mark_sending(first.id, T0)
-    assert not storage.mark_sending(first.id, T0), "a claimed delivery cannot be claimed again"
+    assert storage.mark_sending(first.id, T0, attempts=0)
+    assert not storage.mark_sending(first.id, T0, attempts=0), "claimed: cannot be claimed again"
     assert storage.mark_retry(
         first.id, T0, error="HTTP 503", next_attempt_at=T0 + timedelta(minutes=5)
     )
@@ -119,7 +119,8 @@ def test_deliveries_move_through_their_states_with_events(storage: Storage) -> N
     later = storage.due_deliveries(T0 + timedelta(minutes=5))
     assert first.id in [d.id for d in later]
     assert next(d for d in later if d.id == first.id).attempts == 1
-    assert storage.mark_sending(first.id, T0)
+    assert not storage.mark_sending(first.id, T0, attempts=0), "a stale copy cannot claim it"
+    assert storage.mark_sending(first.id, T0, attempts=1)
     assert storage.mark_sent(
         first.id, T0, remote_id="109", remote_url="https://social.example/@v/109"
     )

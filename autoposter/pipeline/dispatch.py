@@ -120,13 +120,14 @@ def dispatch_due(
     doubt = storage.in_doubt()
     pacing = _Pacing(config, storage)
     stopped: set[str] = set()  # accounts that failed in this pass: the rest waits
-    for delivery in storage.due_deliveries(now(), limit=limit, ids=ids):
+    # Paused and unconfigured accounts, and the backlog of accounts in doubt, are left
+    # out of the query itself, so they never crowd the others out of a batch.
+    usable = [name for name in publishers if name not in paused]
+    due = storage.due_deliveries(now(), limit=limit, ids=ids, accounts=usable, only=doubt)
+    for delivery in due:
         account = delivery.account
-        publisher = publishers.get(account)
-        if publisher is None or account in paused or account in stopped:
-            result.waiting += 1
-            continue
-        if account in doubt and doubt[account] != delivery.id:
+        publisher = publishers[account]
+        if account in stopped:
             result.waiting += 1
             continue
         wait = None if delivery.urgent else _must_wait(delivery, config, pacing, now())
@@ -144,8 +145,6 @@ def dispatch_due(
             continue
         outcome = _deliver(delivery, publisher, config, storage, alerts, now, backoff)
         result.outcomes[delivery.id] = outcome
-        if doubt.get(account) == delivery.id and outcome not in ("retry", "paused"):
-            del doubt[account]  # settled: the account's other deliveries may go
         if outcome == "sent":
             result.sent += 1
             pacing.record(account, now())
@@ -206,18 +205,22 @@ def _deliver(
         logs.event("failed", level=logging.ERROR, **fields, error=error)
         alerts.notify(_failed_alert(delivery, error))
         return "failed"
-    if delivery.attempts > 0 and can_find(publisher):
+    if (delivery.attempts > 0 or delivery.last_error) and can_find(publisher):
         # An earlier attempt failed in a way that may hide a success: ask first.
         try:
             found = publisher.find(post, key=delivery.idempotency_key)
         except PublishError as e:
             return _after_error(delivery, publisher, e, config, storage, alerts, now, backoff)
+        except Exception as e:
+            logs.log.exception("find-crashed account=%s delivery=%s", delivery.account, delivery.id)
+            failure = PublishError(delivery.account, f"lookup failed: {type(e).__name__}: {e}")
+            return _after_error(delivery, publisher, failure, config, storage, alerts, now, backoff)
         if found is not None:
             storage.mark_found(delivery.id, now(), remote_id=found.remote_id, remote_url=found.url)
             logs.event("found-posted", **fields, url=found.url or found.remote_id)
             return "sent"
-    if not storage.mark_sending(delivery.id, now()):
-        return "claimed"  # another dispatcher took it first
+    if not storage.mark_sending(delivery.id, now(), attempts=delivery.attempts):
+        return "claimed"  # another dispatcher took it, or tried it, since we read it
     try:
         receipt = publisher.publish(post, key=delivery.idempotency_key)
     except PublishError as e:
@@ -231,7 +234,18 @@ def _deliver(
         storage.mark_unknown(delivery.id, now(), error=error)
         alerts.notify(_unknown_alert(delivery, error))
         return "unknown"
-    storage.mark_sent(delivery.id, now(), remote_id=receipt.remote_id, remote_url=receipt.url)
+    if not storage.mark_sent(
+        delivery.id, now(), remote_id=receipt.remote_id, remote_url=receipt.url
+    ):
+        # Reconciled meanwhile by another process that took this send for dead.
+        logs.event(
+            "sent-but-reclaimed",
+            level=logging.ERROR,
+            **fields,
+            url=receipt.url or receipt.remote_id,
+            hint="raise delivery.reconcile_after above the longest publish",
+        )
+        return "sent"
     logs.event(
         "published",
         **fields,
@@ -300,9 +314,16 @@ def _after_error(
             )
         return "paused"
     if not in_flight:
-        # The lookup before a retry failed; nothing was sent this time.
+        # The lookup before a retry failed; nothing was sent this time. Past the
+        # deadline, nobody can say more than an operator looking at the account.
+        if at - delivery.created_at > timedelta(seconds=policy.give_up_after):
+            message = f"cannot tell whether it was posted: {error.message}"
+            storage.mark_unknown(delivery.id, at, error=message)
+            logs.event("unknown", level=logging.ERROR, **fields)
+            alerts.notify(_unknown_alert(delivery, message))
+            return "unknown"
         delay = backoff.delay(policy.retry_delay, attempts)
-        storage.defer(delivery.id, at + timedelta(seconds=delay))
+        storage.defer_account(delivery.account, at + timedelta(seconds=delay))
         logs.event("lookup-failed", level=logging.WARNING, **fields)
         return "retry"
     if error.retryable and error.maybe_posted and not can_find(publisher):
@@ -323,6 +344,8 @@ def _after_error(
             next_attempt_at=next_at,
             in_doubt=error.maybe_posted,
         )
+        # The account's other deliveries wait as long: its network is failing.
+        storage.defer_account(delivery.account, next_at)
         logs.event(
             "retry",
             level=logging.WARNING,
@@ -367,7 +390,14 @@ def reconcile(
             found = publisher.find(
                 _render(delivery, publisher, config), key=delivery.idempotency_key
             )
-        except (PublishError, ValueError) as e:
+        except Exception as e:  # a publisher bug must not stop every other account
+            if at - delivery.created_at > timedelta(
+                seconds=config.policy(delivery.account).give_up_after
+            ):
+                error = f"interrupted, and the network cannot be asked: {type(e).__name__}: {e}"
+                storage.mark_unknown(delivery.id, at, error=error)
+                alerts.notify(_unknown_alert(delivery, error))
+                settled += 1
             logs.event("reconcile-later", level=logging.WARNING, **fields, error=str(e))
             continue
         if found is not None:

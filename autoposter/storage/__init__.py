@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -607,15 +607,33 @@ class Storage:
         ]
 
     def due_deliveries(
-        self, now: datetime, *, limit: int = 100, ids: Sequence[int] | None = None
+        self,
+        now: datetime,
+        *,
+        limit: int = 100,
+        ids: Sequence[int] | None = None,
+        accounts: Sequence[str] | None = None,
+        only: Mapping[str, int | None] | None = None,
     ) -> list[DueDelivery]:
-        """Pending deliveries whose time has come, oldest first (urgent ones first of all)."""
+        """Pending deliveries whose time has come, oldest first (urgent ones first of all).
+
+        ``accounts``: only these accounts (the configured, unpaused ones), so that a
+        blocked account's backlog never fills the batch. ``only``: for these accounts,
+        only this one delivery (None: none at all).
+        """
         query = self._deliveries_query().where(
             deliveries.c.state == DeliveryState.PENDING.value,
             sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
         )
         if ids is not None:
             query = query.where(deliveries.c.id.in_(list(ids)))
+        if accounts is not None:
+            query = query.where(deliveries.c.account.in_(list(accounts)))
+        for account, allowed in (only or {}).items():
+            blocked = deliveries.c.account == account
+            if allowed is not None:
+                blocked = sa.and_(blocked, deliveries.c.id != allowed)
+            query = query.where(sa.not_(blocked))
         query = query.order_by(
             deliveries.c.urgent.desc(), deliveries.c.created_at, items.c.published, deliveries.c.id
         )
@@ -635,6 +653,35 @@ class Storage:
             self._deliveries_query().where(deliveries.c.id == delivery_id)
         )
         return found[0] if found else None
+
+    def defer_account(self, account: str, until: datetime) -> None:
+        """Every due delivery of ``account`` waits until ``until``: an account whose network
+        just failed is not tried again, delivery after delivery, at every pass."""
+        with self._tx() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.account == account,
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                    sa.or_(
+                        deliveries.c.next_attempt_at.is_(None),
+                        deliveries.c.next_attempt_at < until,
+                    ),
+                )
+                .values(next_attempt_at=until)
+            )
+
+    def waiting_accounts(self) -> set[str]:
+        """Accounts with deliveries still to settle (pending, held, sending)."""
+        waiting = (DeliveryState.PENDING, DeliveryState.HELD, DeliveryState.SENDING)
+        with self._tx() as conn:
+            return set(
+                conn.execute(
+                    sa.select(deliveries.c.account)
+                    .where(deliveries.c.state.in_([s.value for s in waiting]))
+                    .distinct()
+                ).scalars()
+            )
 
     def defer(self, delivery_id: int, until: datetime) -> None:
         """Not before ``until`` (quiet hours, pacing); no state change, so no event."""
@@ -670,19 +717,24 @@ class Storage:
         *,
         actor: str,
         detail: str | None = None,
+        expect_attempts: int | None = None,
         **values: Any,
     ) -> bool:
         """Move one delivery between states, with its audit event; False if it was not in
-        one of ``from_states`` (someone else moved it first)."""
+        one of ``from_states`` (someone else moved it first), or, with ``expect_attempts``,
+        if its attempt count moved since the caller read it."""
         with self._tx() as conn:
             current = conn.execute(
                 sa.select(deliveries.c.state).where(deliveries.c.id == delivery_id)
             ).scalar()
             if current is None or current not in {s.value for s in from_states}:
                 return False
+            where = [deliveries.c.id == delivery_id, deliveries.c.state == current]
+            if expect_attempts is not None:
+                where.append(deliveries.c.attempts == expect_attempts)
             result = conn.execute(
                 deliveries.update()
-                .where(deliveries.c.id == delivery_id, deliveries.c.state == current)
+                .where(*where)
                 .values(state=to_state.value, updated_at=at, **{"in_doubt": False, **values})
             )
             if result.rowcount != 1:
@@ -699,14 +751,16 @@ class Storage:
             )
         return True
 
-    def mark_sending(self, delivery_id: int, at: datetime) -> bool:
-        """Claim a pending delivery before the network call; False if it is not pending."""
+    def mark_sending(self, delivery_id: int, at: datetime, *, attempts: int) -> bool:
+        """Claim a pending delivery before the network call; False if it is not pending, or
+        if another dispatcher attempted it since the caller read it (``attempts``)."""
         return self._transition(
             delivery_id,
             [DeliveryState.PENDING],
             DeliveryState.SENDING,
             at,
             actor="daemon",
+            expect_attempts=attempts,
             attempts=deliveries.c.attempts + 1,
         )
 
@@ -817,7 +871,7 @@ class Storage:
         """Perhaps posted, perhaps not, and the network cannot tell: an operator decides."""
         return self._transition(
             delivery_id,
-            [DeliveryState.SENDING],
+            [DeliveryState.SENDING, DeliveryState.PENDING],
             DeliveryState.UNKNOWN,
             at,
             actor="daemon",
