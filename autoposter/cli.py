@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from autoposter import __version__, cli_ops, cli_queue, logs
+from autoposter import __version__, cli_ops, cli_queue, cli_watch, logs
 from autoposter.cli_common import actor, common_options, load, local_time
 from autoposter.config import Config, load_config, parse_config
 from autoposter.errors import AutoposterError, ConfigError
@@ -407,6 +407,8 @@ def demo(workdir: Path | None) -> None:
 for _command in cli_queue.COMMANDS:
     cli.add_command(_command)
 for _command in cli_ops.COMMANDS:
+    cli.add_command(_command)
+for _command in cli_watch.COMMANDS:
     cli.add_command(_command)
 
 

@@ -55,6 +55,9 @@ __all__ = [
     "Config",
     "FeedConfig",
     "Filter",
+    "WatchConfig",
+    "WatchSettings",
+    "WatchSourceConfig",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -102,6 +105,7 @@ _TOP_KEYS = (
     "smtp",
     "alerts",
     "http",
+    "watch",
 )
 # Keys of the delivery engine, accepted in `delivery:` and in every account block
 # (where they are taken out before the publisher sees its options).
@@ -145,6 +149,30 @@ _FEED_KEYS = (
     "urgent",
 )
 _FILTER_KEYS = ("categories", "keywords")
+_WATCH_TOP_KEYS = ("retention", "webhook", "watches")
+_WATCH_KEYS = (
+    "keywords",
+    "alert_keywords",
+    "recipients",
+    "digest",
+    "send_empty",
+    "alert_max_per_hour",
+    "poll_interval",
+    "sources",
+)
+# Per source type: the keys it accepts besides `type`, `timeout` and `max_bytes`.
+WATCH_SOURCE_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "feed": ("url",),
+        "bluesky": ("api_url", "q", "domain", "mentions", "limit", "token"),
+        "mastodon": ("api_url", "hashtag", "mentions", "q", "limit", "token"),
+        "replies": ("accounts", "within", "api_url", "limit"),
+    }
+)
+_DIGEST = re.compile(r"(?:daily\s+([01]?\d|2[0-3]):([0-5]\d)|hourly)")
+DEFAULT_RETENTION = 90 * 86400.0
+DEFAULT_WATCH_POLL_INTERVAL = 900.0
+DEFAULT_ALERT_MAX_PER_HOUR = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +257,63 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchSourceConfig:
+    """One place a watch looks: ``type`` is feed, bluesky, mastodon or replies.
+
+    ``feed``: ``url`` (RSS/Atom, e.g. a Google Alert delivered as RSS).
+    ``bluesky``: ``app.bsky.feed.searchPosts`` at ``api_url`` with ``q``,
+    ``domain`` and/or ``mentions``. ``mastodon``: at ``api_url``, the
+    ``hashtag`` timeline, ``mentions`` (notifications, needs ``token``) or a
+    search ``q`` (needs ``token``). ``replies``: the replies under what the
+    ``accounts`` (bluesky or mastodon ones) posted ``within`` that many seconds.
+    """
+
+    name: str
+    type: str
+    url: str | None = None
+    api_url: str | None = None
+    q: str | None = None
+    domain: str | None = None
+    mentions: str | None = None
+    hashtag: str | None = None
+    limit: int = 40
+    token: str | None = field(default=None, repr=False)
+    accounts: tuple[str, ...] = ()
+    within: float = 7 * 86400.0
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class WatchConfig:
+    """One named watch: where to look, what to highlight, whom to tell.
+
+    ``digest`` is ``("daily", time)`` or ``("hourly", None)``, in the
+    configuration's time zone.
+    """
+
+    name: str
+    sources: tuple[WatchSourceConfig, ...]
+    keywords: tuple[str, ...] = ()
+    alert_keywords: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+    digest: tuple[str, time | None] = ("daily", time(8, 0))
+    send_empty: bool = False
+    alert_max_per_hour: int = DEFAULT_ALERT_MAX_PER_HOUR
+    poll_interval: float = DEFAULT_WATCH_POLL_INTERVAL
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    """The ``watch:`` section: the watches, how long personal data is kept, a webhook."""
+
+    watches: Mapping[str, WatchConfig] = field(default_factory=lambda: MappingProxyType({}))
+    retention: float = DEFAULT_RETENTION
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration.
 
@@ -257,6 +342,7 @@ class Config:
     http_listen: tuple[str, int] | None = None
     inline_secrets: frozenset[str] = field(default=frozenset(), repr=False)
     secret_files: tuple[Path, ...] = ()
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
     def policy(self, account: str) -> DeliveryPolicy:
         """The account's delivery rules; the defaults for an account no longer configured."""
@@ -651,6 +737,7 @@ class _Parser:
         self._collect_secrets(top.get("accounts"), None)
         self._collect_secrets(top.get("smtp"), None)
         self._collect_secrets(top.get("alerts"), None)
+        self._collect_secrets(top.get("watch"), None)
         timezone = self._timezone(top.get("timezone", DEFAULT_TIMEZONE), "timezone")
         self.tz = zoneinfo.ZoneInfo(timezone)
         delivery_block = self._optional_mapping(top.get("delivery"), "delivery", "settings")
@@ -705,6 +792,7 @@ class _Parser:
             reconcile_after=reconcile_after,
             smtp=smtp,
             alerts=alerts,
+            watch=self._watch(top.get("watch"), "watch", smtp, accounts),
         )
 
     # --- sections
@@ -1147,6 +1235,245 @@ class _Parser:
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             feed_failing_after=failing_after,
+        )
+
+    def _watch(
+        self,
+        value: object,
+        path: str,
+        smtp: SmtpConfig | None,
+        accounts: Mapping[str, AccountConfig],
+    ) -> WatchSettings:
+        block = self._optional_mapping(value, path, "'watches', 'retention' and 'webhook'")
+        _check_keys(block, path, _WATCH_TOP_KEYS)
+        retention = DEFAULT_RETENTION
+        if "retention" in block:
+            retention = self._duration(block["retention"], _join(path, "retention"), 86400.0, None)
+        webhook_url = webhook_secret = None
+        if block.get("webhook") is not None:
+            hook_path = _join(path, "webhook")
+            hook = self._mapping(block["webhook"], hook_path, "'url' and optionally 'secret'")
+            for secret_key in ("url", "secret"):
+                if f"{secret_key}_file" in hook:
+                    hook[secret_key] = self._secret_file(
+                        hook.pop(f"{secret_key}_file"), _join(hook_path, f"{secret_key}_file")
+                    )
+            _check_keys(hook, hook_path, _WEBHOOK_KEYS)
+            if "url" not in hook:
+                raise ConfigError(_join(hook_path, "url"), "missing; the address to POST to")
+            webhook_url = self._string(hook["url"], _join(hook_path, "url"), "an http(s) URL")
+            if urlsplit(webhook_url).scheme not in ("http", "https"):
+                raise ConfigError(_join(hook_path, "url"), "expected an http(s) URL")
+            self.secrets.add(webhook_url)
+            if hook.get("secret") is not None:
+                webhook_secret = self._string(hook["secret"], _join(hook_path, "secret"), "a key")
+                self.secrets.add(webhook_secret)
+        watches_path = _join(path, "watches")
+        watches_block = self._optional_mapping(
+            block.get("watches"), watches_path, "watch names, each with its settings"
+        )
+        watches = {
+            self._name(name, _join(watches_path, str(name)), "watch"): self._one_watch(
+                name, item, _join(watches_path, str(name)), smtp, accounts
+            )
+            for name, item in watches_block.items()
+        }
+        return WatchSettings(
+            watches=MappingProxyType(watches),
+            retention=retention,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+        )
+
+    def _one_watch(
+        self,
+        name: str,
+        value: object,
+        path: str,
+        smtp: SmtpConfig | None,
+        accounts: Mapping[str, AccountConfig],
+    ) -> WatchConfig:
+        block = self._mapping(value, path, "the watch's settings, at least 'sources'")
+        _check_keys(block, path, _WATCH_KEYS)
+        if "sources" not in block:
+            raise ConfigError(
+                _join(path, "sources"),
+                "missing; give the places to look, e.g. sources: {alerts: {type: feed, url: ...}}",
+            )
+        sources_path = _join(path, "sources")
+        sources_block = self._mapping(block["sources"], sources_path, "source names")
+        if not sources_block:
+            raise ConfigError(sources_path, "expected at least one source; the mapping is empty")
+        sources = tuple(
+            self._watch_source(
+                self._name(source, _join(sources_path, str(source)), "source"),
+                item,
+                _join(sources_path, str(source)),
+                accounts,
+            )
+            for source, item in sources_block.items()
+        )
+
+        def words(key: str, example: str) -> tuple[str, ...]:
+            return self._strings(block.get(key), _join(path, key), "a list of words", example)
+
+        recipients = self._strings(
+            block.get("recipients"),
+            _join(path, "recipients"),
+            "a list of e-mail addresses",
+            "[communication@example.org]",
+        )
+        for index, address in enumerate(recipients):
+            if not _EMAIL.fullmatch(address):
+                raise ConfigError(
+                    _index(_join(path, "recipients"), index),
+                    f"not an e-mail address: {_show(address)}",
+                )
+        if recipients and smtp is None:
+            raise ConfigError(_join(path, "recipients"), "e-mailed digests need an 'smtp:' section")
+        digest: tuple[str, time | None] = ("daily", time(8, 0))
+        if "digest" in block:
+            key = _join(path, "digest")
+            if key in self.sexagesimal:
+                raise self._sexagesimal_error(key, block["digest"], '"daily 08:00" in quotes')
+            text = self._string(block["digest"], key, '"daily 08:00" or "hourly"').strip()
+            match = _DIGEST.fullmatch(text.lower())
+            if match is None:
+                raise ConfigError(key, f'expected "daily 08:00" or "hourly", got {_show(text)}')
+            hour, minute = match.groups()
+            digest = ("hourly", None) if hour is None else ("daily", time(int(hour), int(minute)))
+        return WatchConfig(
+            name=name,
+            sources=sources,
+            keywords=words("keywords", "[Exempleville, mairie]"),
+            alert_keywords=words("alert_keywords", "[incendie, pollution]"),
+            recipients=recipients,
+            digest=digest,
+            send_empty=(
+                self._bool(block["send_empty"], _join(path, "send_empty"))
+                if "send_empty" in block
+                else False
+            ),
+            alert_max_per_hour=(
+                self._int(
+                    block["alert_max_per_hour"],
+                    _join(path, "alert_max_per_hour"),
+                    "a number of alerts",
+                    minimum=0,
+                )
+                if "alert_max_per_hour" in block
+                else DEFAULT_ALERT_MAX_PER_HOUR
+            ),
+            poll_interval=(
+                self._duration(
+                    block["poll_interval"],
+                    _join(path, "poll_interval"),
+                    MIN_POLL_INTERVAL,
+                    MAX_POLL_INTERVAL,
+                )
+                if "poll_interval" in block
+                else DEFAULT_WATCH_POLL_INTERVAL
+            ),
+        )
+
+    def _watch_source(
+        self, name: str, value: object, path: str, accounts: Mapping[str, AccountConfig]
+    ) -> WatchSourceConfig:
+        block = self._mapping(value, path, "the source's settings, at least 'type'")
+        if "token_file" in block:
+            if "token" in block:
+                raise ConfigError(
+                    _join(path, "token_file"), "give either 'token' or 'token_file', not both"
+                )
+            block["token"] = self._secret_file(block.pop("token_file"), _join(path, "token_file"))
+        types = ", ".join(WATCH_SOURCE_KEYS)
+        if "type" not in block:
+            raise ConfigError(_join(path, "type"), f"missing; one of {types}")
+        kind = self._string(block["type"], _join(path, "type"), f"one of {types}")
+        if kind not in WATCH_SOURCE_KEYS:
+            raise ConfigError(_join(path, "type"), f"unknown source type {_show(kind)}; {types}")
+        _check_keys(block, path, ("type", *WATCH_SOURCE_KEYS[kind], "timeout", "max_bytes"))
+
+        def text(key: str, what: str) -> str | None:
+            if block.get(key) is None:
+                return None
+            return self._string(block[key], _join(path, key), what).strip()
+
+        token = text("token", "an access token")
+        if token:
+            self.secrets.add(token)
+        api_url = text("api_url", "an http(s) URL")
+        if api_url is not None:
+            if urlsplit(api_url).scheme not in ("http", "https"):
+                raise ConfigError(_join(path, "api_url"), "expected an http(s) URL")
+            api_url = api_url.rstrip("/")
+        url = None
+        mentions = None
+        replied: tuple[str, ...] = ()
+        if kind == "feed":
+            if "url" not in block:
+                raise ConfigError(_join(path, "url"), "missing; the address of the RSS/Atom feed")
+            url = self._feed_url(block["url"], _join(path, "url"))
+        elif kind == "replies":
+            replied = self._feed_accounts(block.get("accounts"), _join(path, "accounts"), accounts)
+            for index, account in enumerate(replied):
+                if accounts[account].type not in ("bluesky", "mastodon"):
+                    raise ConfigError(
+                        _index(_join(path, "accounts"), index),
+                        "replies are read from bluesky and mastodon accounts; "
+                        f"'{account}' is a {accounts[account].type} account",
+                    )
+            api_url = api_url or "https://public.api.bsky.app"
+        elif kind == "bluesky":
+            mentions = text("mentions", "a Bluesky handle")
+            if not any(block.get(k) for k in ("q", "domain", "mentions")):
+                raise ConfigError(path, "give at least one of 'q', 'domain' or 'mentions'")
+            api_url = api_url or "https://public.api.bsky.app"
+        else:
+            if api_url is None:
+                raise ConfigError(
+                    _join(path, "api_url"), "missing; the instance, e.g. https://mastodon.social"
+                )
+            if "mentions" in block:
+                mentions = "yes" if self._bool(block["mentions"], _join(path, "mentions")) else None
+            if not (block.get("hashtag") or block.get("q") or mentions):
+                raise ConfigError(path, "give 'hashtag', 'q' or 'mentions: true'")
+            if (mentions or block.get("q")) and not token:
+                raise ConfigError(
+                    _join(path, "token"), "mentions and search need the account's access token"
+                )
+        hashtag = text("hashtag", "a hashtag without #")
+        return WatchSourceConfig(
+            name=name,
+            type=kind,
+            url=url,
+            api_url=api_url,
+            q=text("q", "a search query"),
+            domain=text("domain", "a domain such as exempleville.fr"),
+            mentions=mentions,
+            hashtag=hashtag.lstrip("#") if hashtag else None,
+            limit=(
+                self._int(block["limit"], _join(path, "limit"), "a number from 1 to 100", minimum=1)
+                if "limit" in block
+                else 40
+            ),
+            token=token,
+            accounts=replied,
+            within=(
+                self._duration(block["within"], _join(path, "within"), 3600.0, None)
+                if "within" in block
+                else 7 * 86400.0
+            ),
+            timeout=(
+                self._duration(block["timeout"], _join(path, "timeout"), 0.0, None, exclusive=True)
+                if "timeout" in block
+                else DEFAULT_TIMEOUT
+            ),
+            max_bytes=(
+                self._max_bytes(block["max_bytes"], _join(path, "max_bytes"))
+                if "max_bytes" in block
+                else DEFAULT_MAX_BYTES
+            ),
         )
 
     # --- values

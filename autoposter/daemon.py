@@ -27,6 +27,9 @@ from autoposter.health import Health, HealthServer
 from autoposter.metrics import Metrics
 from autoposter.ops import check_config_file
 from autoposter.runtime import Runtime, build_publishers
+from autoposter.storage.watch import WatchStore
+from autoposter.watch.atom import watch_atom
+from autoposter.watch.schedule import close_watch_jobs, sync_watch_jobs
 
 POLL_THREADS = 8
 MAX_JITTER = 30.0
@@ -59,6 +62,7 @@ def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
         next_run_time=start,
         id="dispatch",
     )
+    sync_watch_jobs(scheduler, config, runtime.storage)
     return scheduler
 
 
@@ -100,6 +104,7 @@ def sync_jobs(scheduler: BackgroundScheduler, runtime: Runtime, previous: Config
         _add_poll_job(scheduler, runtime, name, feed.poll_interval, start)
     if config.dispatch_interval != previous.dispatch_interval:
         scheduler.reschedule_job("dispatch", trigger="interval", seconds=config.dispatch_interval)
+    sync_watch_jobs(scheduler, config, runtime.storage)
 
 
 def reload_config(runtime: Runtime, scheduler: BackgroundScheduler) -> bool:
@@ -197,7 +202,14 @@ def serve(
         metrics.attach()
         listen = http_listen or runtime.config.http_listen
         if listen is not None:
-            server = HealthServer(listen[0], listen[1], health, metrics).start()
+            watch_store = WatchStore(runtime.storage.engine)
+            server = HealthServer(
+                listen[0],
+                listen[1],
+                health,
+                metrics,
+                watch_feed=lambda name: watch_atom(runtime.config, watch_store, name),
+            ).start()
         scheduler.start()
         logs.event(
             "started",
@@ -220,6 +232,7 @@ def serve(
         # Jobs not yet started return at once; the ones running finish their feed.
         runtime.stopping.set()
         scheduler.shutdown(wait=True)
+        close_watch_jobs(scheduler)
         logs.event("stopped", level=logging.INFO)
     finally:
         if server is not None:

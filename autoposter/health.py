@@ -5,6 +5,8 @@ Off unless the configuration has an ``http:`` block (``listen`` defaults to
 scheduler runs (its heartbeat is recent) and the database answers, 503 with
 the reason otherwise; a container's HEALTHCHECK and a monitoring probe both
 read it. ``/metrics`` is Prometheus' text format (see ``autoposter.metrics``).
+``/watch/<name>.atom`` is the reputation watch's recent matches, when watches
+are configured (public posts and articles; no secret).
 
 The listener runs in its own threads and reads no request body; it serves
 GET and HEAD only, and nothing it answers ever holds a secret.
@@ -80,10 +82,17 @@ class HealthServer:
     """A small threaded HTTP server; ``start()`` binds and serves, ``stop()`` ends it."""
 
     def __init__(
-        self, host: str, port: int, health: Health, metrics: Metrics | None = None
+        self,
+        host: str,
+        port: int,
+        health: Health,
+        metrics: Metrics | None = None,
+        *,
+        watch_feed: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self.health = health
         self.metrics = metrics
+        self.watch_feed = watch_feed
         self._address = (host, port)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -156,11 +165,26 @@ def _handler_for(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200 if healthy else 503, "application/json", body, send_body)
             elif path == "/metrics" and owner.metrics is not None:
                 self._send(200, CONTENT_TYPE_LATEST, owner.metrics.exposition(), send_body)
+            elif path.startswith("/watch/") and path.endswith(".atom") and owner.watch_feed:
+                self._watch_feed(path[len("/watch/") : -len(".atom")], send_body)
             elif path == "/":
                 links = "/healthz\n/metrics\n" if owner.metrics is not None else "/healthz\n"
                 self._send(200, "text/plain; charset=utf-8", links.encode(), send_body)
             else:
                 self._send(404, "text/plain; charset=utf-8", b"not found\n", send_body)
+
+        def _watch_feed(self, name: str, send_body: bool) -> None:
+            assert owner.watch_feed is not None
+            try:
+                feed = owner.watch_feed(name)
+            except AutoposterError as e:
+                message = f"{logs.redact_known(str(e))}\n".encode()
+                self._send(503, "text/plain; charset=utf-8", message, send_body)
+                return
+            if feed is None:
+                self._send(404, "text/plain; charset=utf-8", b"no such watch\n", send_body)
+            else:
+                self._send(200, "application/atom+xml; charset=utf-8", feed, send_body)
 
         def _send(self, status: int, content_type: str, body: bytes, send_body: bool) -> None:
             self.send_response(status)

@@ -868,3 +868,106 @@ def test_inline_secrets_are_the_ones_written_in_the_file(tmp_path: Path) -> None
     assert config.inline_secrets == {"FAKE-inline", "FAKE-db@pw"}
     assert config.secret_files == (tmp_path / "token",)
     assert "FAKE-from-env" in config.secrets
+
+
+# --- watch: ---------------------------------------------------------------------------
+
+WATCH = """\
+smtp: {host: smtp.example.org, from: autoposter@example.org}
+watch:
+  retention: 30d
+  webhook: {url: "https://hooks.example.org/w", secret: FAKE-WEBHOOK-SECRET}
+  watches:
+    ville:
+      keywords: [Exempleville]
+      alert_keywords: [incendie]
+      recipients: [com@example.org]
+      digest: hourly
+      send_empty: true
+      alert_max_per_hour: 2
+      sources:
+        alerts: {type: feed, url: file:alerts.xml}
+        bsky: {type: bluesky, domain: exempleville.example}
+        masto:
+          type: mastodon
+          api_url: https://social.example.org/
+          hashtag: "#Exempleville"
+          mentions: true
+          token: FAKE-MASTO-TOKEN
+"""
+
+
+def test_the_watch_section_loads(tmp_path: Path) -> None:
+    config = load(tmp_path, WATCH)
+    settings = config.watch
+    assert settings.retention == 30 * 86400
+    assert settings.webhook_url == "https://hooks.example.org/w"
+    watch = settings.watches["ville"]
+    assert watch.digest == ("hourly", None)
+    assert watch.send_empty is True
+    assert watch.alert_max_per_hour == 2
+    alerts, bsky, masto = watch.sources
+    assert alerts.url == (tmp_path / "alerts.xml").as_uri()
+    assert bsky.api_url == "https://public.api.bsky.app"
+    assert bsky.domain == "exempleville.example"
+    assert masto.api_url == "https://social.example.org"
+    assert masto.hashtag == "Exempleville"
+    assert masto.mentions == "yes"
+    assert {"FAKE-MASTO-TOKEN", "FAKE-WEBHOOK-SECRET"} <= config.secrets
+    assert "FAKE-MASTO-TOKEN" not in repr(config)
+
+
+def test_watch_defaults(tmp_path: Path) -> None:
+    config = load(
+        tmp_path, "watch:\n  watches:\n    v:\n      sources: {a: {type: feed, url: file:a.xml}}\n"
+    )
+    watch = config.watch.watches["v"]
+    assert config.watch.retention == 90 * 86400
+    assert watch.digest[0] == "daily"
+    assert str(watch.digest[1]) == "08:00:00"
+    assert watch.send_empty is False
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        ("      sendempty: true\n", "watch.watches.ville.sendempty", "did you mean 'send_empty'"),
+        ("      digest: weekly\n", "watch.watches.ville.digest", '"daily 08:00" or "hourly"'),
+        ("      digest: daily 25:00\n", "watch.watches.ville.digest", "daily 08:00"),
+        (
+            "      recipients: [not-an-address]\n",
+            "watch.watches.ville.recipients[0]",
+            "not an e-mail",
+        ),
+    ],
+)
+def test_watch_mistakes_name_the_key(tmp_path: Path, change: str, path: str, message: str) -> None:
+    text = WATCH.replace("      keywords: [Exempleville]\n", change)
+    text = (
+        text.replace("      recipients: [com@example.org]\n", "")
+        if "recipients" in change
+        else text
+    )
+    e = error(tmp_path, text.replace("      digest: hourly\n", "") if "digest" in change else text)
+    assert e.path == path
+    assert message in e.message
+
+
+def test_watch_source_mistakes_name_the_key(tmp_path: Path) -> None:
+    def source(block: str) -> ConfigError:
+        return error(tmp_path, f"watch:\n  watches:\n    v:\n      sources:\n        s: {block}\n")
+
+    assert source("{type: twitter}").path == "watch.watches.v.sources.s.type"
+    assert source("{type: feed}").path == "watch.watches.v.sources.s.url"
+    assert source("{type: feed, url: file:a.xml, q: x}").path == "watch.watches.v.sources.s.q"
+    assert source("{type: bluesky}").path == "watch.watches.v.sources.s"
+    e = source("{type: mastodon, api_url: 'https://m.example', mentions: true}")
+    assert e.path == "watch.watches.v.sources.s.token"
+    assert error(tmp_path, "watch:\n  watchez: {}\n").path == "watch.watchez"
+    e = error(
+        tmp_path,
+        "watch:\n  watches:\n    v:\n      recipients: [a@b.example]\n"
+        "      sources: {a: {type: feed, url: file:a.xml}}\n",
+    )
+    assert e.path == "watch.watches.v.recipients"
+    assert "smtp" in e.message

@@ -54,7 +54,7 @@ def poll(
 
 def test_migrations_match_the_tables(storage: Storage) -> None:
     current, head = storage.schema_revision()
-    assert current == head == "0003"
+    assert current == head == "0004"
     with storage._engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
@@ -63,7 +63,7 @@ def test_migrations_match_the_tables(storage: Storage) -> None:
 def test_migrate_is_idempotent(database_url: str) -> None:
     for _ in range(3):
         with Storage.open(database_url) as s:
-            assert s.schema_revision() == ("0003", "0003")
+            assert s.schema_revision() == ("0004", "0004")
 
 
 def test_items_are_stored_once_and_round_trip(storage: Storage) -> None:

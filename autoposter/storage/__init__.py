@@ -250,6 +250,11 @@ class Storage:
     def close(self) -> None:
         self._engine.dispose()
 
+    @property
+    def engine(self) -> Engine:
+        """For the storage modules beside this one (``storage.watch``); no SQL elsewhere."""
+        return self._engine
+
     def __enter__(self) -> Storage:
         return self
 

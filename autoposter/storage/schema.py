@@ -160,3 +160,29 @@ accounts = Table(
     Column("credentials", String(64), nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Reputation watch: what was said, found once per watch whatever the source.
+# `author`, `text` and `title` are personal data, emptied after the retention period
+# (`purged_at`); the URL stays, so an old article is still recognized, not new again.
+watch_matches = Table(
+    "watch_matches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("watch", String(64), nullable=False),
+    Column("canonical_url", String(2048), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("title", Text, nullable=True),
+    Column("author", Text, nullable=True),
+    Column("text", Text, nullable=True),
+    Column("published", UTCDateTime, nullable=True),
+    Column("keywords", JSON, nullable=False),
+    Column("alert", Boolean, nullable=False, default=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("alerted_at", UTCDateTime, nullable=True),
+    Column("digested_at", UTCDateTime, nullable=True),
+    Column("purged_at", UTCDateTime, nullable=True),
+    # Deduplication across sources is this constraint.
+    UniqueConstraint("watch", "canonical_url"),
+    Index(None, "watch", "first_seen_at"),
+)

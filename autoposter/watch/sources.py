@@ -1,0 +1,155 @@
+"""The seam between a watch and the places it looks, and what they share.
+
+A source's ``fetch()`` returns what it found, newest first or in any order,
+or raises ``FetchError`` (``ParseError`` for a feed that cannot be read);
+``RateLimited`` when the network asked to slow down. Each source fails on
+its own: the watch goes on with the others.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any, Protocol
+
+import httpx
+
+from autoposter.errors import FetchError
+
+__all__ = ["ApiClient", "Found", "RateLimited", "Source", "html_to_text", "parse_time"]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One thing a source found: a link to the original, who said it, what, when."""
+
+    url: str
+    title: str = ""
+    author: str | None = None
+    text: str = ""
+    published: datetime | None = None
+
+
+class Source(Protocol):
+    name: str
+
+    def fetch(self) -> list[Found]: ...
+
+
+class RateLimited(FetchError):
+    """HTTP 429: try again after ``retry_after`` seconds (None when the server did not say)."""
+
+    def __init__(self, url: str, message: str, *, retry_after: float | None) -> None:
+        self.retry_after = retry_after
+        super().__init__(url, message, status=429)
+
+
+class ApiClient:
+    """JSON GETs to social network APIs, with a timeout over the whole call and a size cap.
+
+    Redirects are not followed: an API answering with one is misconfigured.
+    Tokens go in the Authorization header and never in an error message.
+    """
+
+    def __init__(self, *, user_agent: str) -> None:
+        self._client = httpx.Client(
+            follow_redirects=False,
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get_json(
+        self,
+        url: str,
+        params: Mapping[str, str | int | list[str]],
+        *,
+        token: str | None,
+        timeout: float,
+        max_bytes: int,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        deadline = time.monotonic() + timeout
+        try:
+            with self._client.stream(
+                "GET", url, params=dict(params), headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code == 429:
+                    raise RateLimited(
+                        url, "HTTP 429 Too Many Requests", retry_after=_retry_after(response)
+                    )
+                if response.status_code != 200:
+                    raise FetchError(
+                        url, f"HTTP {response.status_code}", status=response.status_code
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise FetchError(url, f"larger than {max_bytes} bytes limit")
+                    if time.monotonic() > deadline:
+                        raise FetchError(url, f"timed out after {timeout:g}s")
+                    chunks.append(chunk)
+        except httpx.TimeoutException as e:
+            raise FetchError(url, f"timed out after {timeout:g}s") from e
+        except httpx.HTTPError as e:
+            raise FetchError(url, f"{type(e).__name__}") from e
+        try:
+            return json.loads(b"".join(chunks))
+        except ValueError as e:
+            raise FetchError(url, "the answer is not JSON") from e
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    # Bluesky says when its window resets, as a Unix time.
+    reset = response.headers.get("ratelimit-reset", "").strip()
+    if reset.isdigit():
+        return max(0.0, float(reset) - time.time())
+    return None
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("br", "p") and self.parts:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of a post's HTML (Mastodon ``content``), whitespace folded."""
+    parser = _Text()
+    parser.feed(markup)
+    parser.close()
+    lines = ("".join(parser.parts)).split("\n")
+    return "\n".join(" ".join(line.split()) for line in lines if line.strip())
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time from an API as aware UTC, else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def unescape(text: str) -> str:
+    return html.unescape(text)
