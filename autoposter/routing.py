@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
 from autoposter.config import FeedConfig, Filter
+from autoposter.textfold import fold as _fold
 from autoposter.types import Item
-
-
-def _fold(text: str) -> str:
-    """Case- and accent-insensitive form, so "Conseil municipal" matches "conseil MUNICIPAL"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 @lru_cache(maxsize=1024)

@@ -121,6 +121,25 @@ def test_keywords_are_whole_words_any_case_and_highlighted_escaped() -> None:
     assert "&amp; Exemplevilles" in marked  # not a whole word: not marked
 
 
+def test_keywords_ignore_accents_and_the_kind_of_apostrophe() -> None:
+    text = "ORLEANS : la Mairie d\u2019Exempleville ouvre l\u2019Ecole Saint-Éloi"
+    keywords = ["Orléans", "mairie d'Exempleville", "école", "Saint-Eloi", "Tours"]
+    assert find_keywords(text, keywords) == (
+        "Orléans",
+        "mairie d'Exempleville",
+        "école",
+        "Saint-Eloi",
+    )
+    marked = highlight_html(text, keywords)
+    # The text keeps its own spelling; only the marks are added.
+    assert marked.startswith("<mark>ORLEANS</mark> : la <mark>Mairie d\u2019Exempleville</mark>")
+    assert "<mark>Saint-Éloi</mark>" in marked
+    # A letter that folds to two ("ß" -> "ss") keeps the marks on the right characters.
+    assert highlight_html("Die Straße in Exempleville", ["strasse", "exempleville"]) == (
+        "Die <mark>Straße</mark> in <mark>Exempleville</mark>"
+    )
+
+
 # --- feeds, dedup, storage -----------------------------------------------------------
 
 
@@ -543,6 +562,15 @@ def test_the_commented_watch_block_of_the_example_config_loads(tmp_path: Path) -
     watch = config.watch.watches["ville"]
     assert [s.type for s in watch.sources] == ["feed", "feed", "bluesky", "bluesky", "mastodon"]
     assert watch.digest[0] == "daily"
+    # Its feed sources are the shipped samples, so the digest can be tried offline.
+    samples = [str(s.url) for s in watch.sources if s.type == "feed"]
+    # Relative to the configuration's folder: the repository's, for config.example.yaml.
+    local = [Path(url.removeprefix("file://")).relative_to(tmp_path) for url in samples]
+    assert [str(p) for p in local] == [
+        "autoposter/demo/watch/google-alerts.xml",
+        "autoposter/demo/watch/google-news.xml",
+    ]
+    assert all((ROOT / p).is_file() for p in local)
 
 
 def test_the_http_listener_serves_each_watch_as_atom(tmp_path: Path, feeds: FeedServer) -> None:
