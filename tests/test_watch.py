@@ -32,7 +32,12 @@ FIRE = "https://radio.example/infos/exempleville-un-incendie-dans-un-entrepot-de
 
 
 def config_for(
-    tmp_path: Path, sources: dict[str, Any], *, smtp_port: int | None = None, **watch: Any
+    tmp_path: Path,
+    sources: dict[str, Any],
+    *,
+    smtp_port: int | None = None,
+    database: str | None = None,
+    **watch: Any,
 ) -> Config:
     block: dict[str, Any] = {
         "keywords": ["Exempleville"],
@@ -41,7 +46,7 @@ def config_for(
         **watch,
     }
     data: dict[str, Any] = {
-        "database": f"sqlite:///{tmp_path}/autoposter.db",
+        "database": database or f"sqlite:///{tmp_path}/autoposter.db",
         "timezone": "Europe/Paris",
         "watch": {"watches": {"ville": block}, **watch.pop("top", {})},
     }
@@ -144,9 +149,9 @@ def test_keywords_ignore_accents_and_the_kind_of_apostrophe() -> None:
 
 
 def test_the_same_article_from_two_alert_feeds_is_one_entry(
-    tmp_path: Path, feeds: FeedServer
+    tmp_path: Path, feeds: FeedServer, database_url: str
 ) -> None:
-    config = config_for(tmp_path, feed_sources(feeds))
+    config = config_for(tmp_path, feed_sources(feeds), database=database_url)
     for watcher in watcher_for(config):
         report = watcher.poll("ville", alerts=False, now=NOW)
         urls = [m.match.url for m in report.new]
@@ -177,9 +182,11 @@ def test_dedup_holds_across_polls_and_sources(tmp_path: Path, feeds: FeedServer)
 
 
 def test_retention_purges_authors_and_texts_but_keeps_dedup(
-    tmp_path: Path, feeds: FeedServer
+    tmp_path: Path, feeds: FeedServer, database_url: str
 ) -> None:
-    config = config_for(tmp_path, feed_sources(feeds), top={"retention": "30d"})
+    config = config_for(
+        tmp_path, feed_sources(feeds), database=database_url, top={"retention": "30d"}
+    )
     assert config.watch.retention == 30 * 86400
     for watcher in watcher_for(config):
         watcher.poll("ville", alerts=False, now=NOW)
