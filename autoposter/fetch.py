@@ -106,7 +106,7 @@ class Fetcher:
         max_redirects: int = 5,
         connect_timeout: float = 10.0,
         per_host: int = 2,
-        pool_size: int = 20,
+        pool_size: int = 100,
     ) -> None:
         if max_redirects < 0 or per_host < 1 or pool_size < 1:
             raise ValueError("max_redirects must be >= 0, per_host and pool_size >= 1")
@@ -230,6 +230,10 @@ class Fetcher:
                 raise call.fail(
                     f"{_status_text(status)} to an unconditional request{where}", status
                 )
+            # A 304 has no body; reading its end hands the connection back to the pool
+            # (closing an unread response closes the connection: a new TCP connect per poll).
+            for _ in response.iter_raw():
+                break
             return NotModified(here)
         if status in _SUCCESS_STATUSES:
             body = _read_body(response, call)

@@ -13,9 +13,11 @@ process, never of the multi-threaded daemon. They start on first use.
 ``workers=0`` parses in the calling process, without limits: for tests and
 tiny setups.
 
-As with any forkserver or spawn child, a worker imports the program's main
-module (as ``__mp_main__``) when it starts: the main module must not do work
-at import time, and whatever it imports counts against ``memory_limit``.
+A forkserver child would import the program's main module (as
+``__mp_main__``) when it starts: for the ``autoposter`` console script that is
+the CLI and everything it imports, tens of megabytes per worker that parsing
+never uses. Workers are started with the main module hidden, so they hold
+only what the forkserver preloaded; ``_worker_main`` needs nothing else.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import collections
 import contextlib
 import logging
 import multiprocessing
+import sys
 import threading
 import traceback
-from collections.abc import Mapping
+import types
+from collections.abc import Iterator, Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
@@ -41,6 +45,7 @@ __all__ = ["ParserPool"]
 _log = logging.getLogger(__name__)
 
 _PRELOAD = ["autoposter.parse", "autoposter.parsepool"]
+_MAIN_LOCK = threading.Lock()
 _STOP_GRACE = 1.0  # seconds a worker gets to exit before it is killed
 _CRASHED = "the parser ran out of memory / crashed"
 
@@ -92,6 +97,19 @@ def _worker_main(conn: Connection, memory_limit: int) -> None:
             return
         if reply[0] == "memory":
             return  # a process that hit its limit once is not trusted with the next feed
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """While a worker starts: multiprocessing sees a main module with no file and no spec,
+    so the child does not import the program's real one (see the module docstring)."""
+    with _MAIN_LOCK:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 class _Worker:
@@ -270,6 +288,7 @@ class ParserPool:
             name="autoposter-parser",
             daemon=True,
         )
-        process.start()
+        with _main_hidden():
+            process.start()
         child.close()
         return _Worker(process, parent)

@@ -191,7 +191,10 @@ def storage_key(key: str) -> str:
 
 def _create_engine(url: str) -> Engine:
     try:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        # A local SQLite file needs no liveness ping: it would be one more statement
+        # on every checkout, that is, on every transaction.
+        ping = sa.engine.make_url(url).get_backend_name() != "sqlite"
+        engine = sa.create_engine(url, pool_pre_ping=ping)
     except (sa.exc.ArgumentError, ImportError) as e:
         raise StorageError(f"cannot use database {_safe_url(url)}: {e}") from e
     if engine.dialect.name == "sqlite":
@@ -214,8 +217,14 @@ def _configure_sqlite(engine: Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # IMMEDIATE takes the write lock up front, so the busy timeout applies instead of
-        # a read transaction failing at once when it later tries to write.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # a read transaction failing at once when it later tries to write. A transaction
+        # opened by ``_read`` never writes: a deferred BEGIN lets it run beside a writer
+        # (WAL) on its own snapshot instead of queueing for the write lock.
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "autoposter_read_only"
 
 
 def _safe_url(url: str) -> str:
@@ -271,6 +280,19 @@ class Storage:
                 f"database {_safe_url(self.url)}: {e.__class__.__name__}: {e}"
             ) from e
 
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A transaction that only reads (on SQLite, a deferred BEGIN); never write in it."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(**{_READ_ONLY: True})
+                with conn.begin():
+                    yield conn
+        except sa.exc.SQLAlchemyError as e:
+            raise StorageError(
+                f"database {_safe_url(self.url)}: {e.__class__.__name__}: {e}"
+            ) from e
+
     # --- schema ---------------------------------------------------------------------------
 
     def migrate(self) -> None:
@@ -288,7 +310,7 @@ class Storage:
     # --- feeds ----------------------------------------------------------------------------
 
     def feed_state(self, name: str) -> FeedState | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(feeds).where(feeds.c.name == name)).one_or_none()
         if row is None:
             return None
@@ -339,8 +361,11 @@ class Storage:
         if last_modified is not None:
             values["last_modified"] = last_modified
         with self._tx() as conn:
-            feed_id = self._feed_id(conn, name, url, at)
-            conn.execute(feeds.update().where(feeds.c.id == feed_id).values(**values))
+            # One statement for a known feed (the common case: every unchanged poll).
+            done = conn.execute(feeds.update().where(feeds.c.name == name).values(**values))
+            if done.rowcount == 0:
+                feed_id = self._feed_id(conn, name, url, at)
+                conn.execute(feeds.update().where(feeds.c.id == feed_id).values(**values))
 
     def record_failure(self, name: str, url: str, error: str, at: datetime) -> int:
         """Record a failed poll; returns the number of failures in a row."""
@@ -364,28 +389,32 @@ class Storage:
 
     def unseen(self, name: str, candidates: Sequence[Item]) -> list[Item]:
         """The candidates this feed has never stored, by key or by canonical link, in order."""
-        with self._tx() as conn:
+        with self._read() as conn:
             feed_id = conn.execute(sa.select(feeds.c.id).where(feeds.c.name == name)).scalar()
             known_keys: set[str] = set()
             known_links: set[str] = set()
             if feed_id is not None and candidates:
                 keys = [storage_key(c.key) for c in candidates]
                 links = [link for c in candidates if (link := canonical_link(c.link))]
-                known_keys = set(
-                    conn.execute(
-                        sa.select(items.c.key).where(
-                            items.c.feed_id == feed_id, items.c.key.in_(keys)
-                        )
-                    ).scalars()
+                # One round trip; each half uses its own index ((feed_id, key) and
+                # (feed_id, canonical_link)), which an OR of the two would not.
+                columns = (items.c.key, items.c.canonical_link)
+                query: sa.Select[Any] | sa.CompoundSelect[Any] = sa.select(*columns).where(
+                    items.c.feed_id == feed_id, items.c.key.in_(keys)
                 )
                 if links:
-                    known_links = set(
-                        conn.execute(
-                            sa.select(items.c.canonical_link).where(
-                                items.c.feed_id == feed_id, items.c.canonical_link.in_(links)
-                            )
-                        ).scalars()
+                    query = sa.union_all(
+                        query,
+                        sa.select(*columns).where(
+                            items.c.feed_id == feed_id, items.c.canonical_link.in_(links)
+                        ),
                     )
+                wanted_keys, wanted_links = set(keys), set(links)
+                for row_key, row_link in conn.execute(query):
+                    if row_key in wanted_keys:
+                        known_keys.add(row_key)
+                    if row_link in wanted_links:
+                        known_links.add(row_link)
         fresh: list[Item] = []
         for item in candidates:
             key = storage_key(item.key)
