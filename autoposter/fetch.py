@@ -22,6 +22,7 @@ bounded separately by ``SLOT_WAIT`` seconds.
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import hashlib
 import os
@@ -93,10 +94,14 @@ def redact_url(url: str) -> str:
 
 
 class Fetcher:
-    """Downloads feeds over one shared, thread-safe connection pool.
+    """Downloads feeds; safe to share between the threads of a pool.
 
-    Safe to share between the threads of a pool. Use as a context manager or
-    call ``close()``.
+    Each host (host:port) has its own small connection pool of ``per_host``
+    kept-alive connections and the same number of request slots: the
+    politeness limit, whatever the concurrency overall. One pool per host also
+    keeps each request's cost flat: a single pool shared by hundreds of hosts
+    scans every connection it holds on every request. Hosts not used lately are
+    dropped past ``max_hosts``. Use as a context manager or call ``close()``.
     """
 
     def __init__(
@@ -106,28 +111,26 @@ class Fetcher:
         max_redirects: int = 5,
         connect_timeout: float = 10.0,
         per_host: int = 2,
-        pool_size: int = 100,
+        max_hosts: int = 256,
     ) -> None:
-        if max_redirects < 0 or per_host < 1 or pool_size < 1:
-            raise ValueError("max_redirects must be >= 0, per_host and pool_size >= 1")
+        if max_redirects < 0 or per_host < 1 or max_hosts < 1:
+            raise ValueError("max_redirects must be >= 0, per_host and max_hosts >= 1")
         self._max_redirects = max_redirects
         self._connect_timeout = connect_timeout
         self._per_host = per_host
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._slots_lock = threading.Lock()
-        limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
-        transport = httpx.HTTPTransport(limits=limits)
-        _install_deadline_backend(transport)
-        self._client = httpx.Client(
-            transport=transport,
-            follow_redirects=False,
-            headers={
-                "User-Agent": user_agent or DEFAULT_USER_AGENT,
-                "Accept": ACCEPT,
-                # We decode ourselves, so only what we can decode with a bound.
-                "Accept-Encoding": "gzip, deflate",
-            },
-        )
+        self._max_hosts = max_hosts
+        self._hosts: collections.OrderedDict[str, _Host] = collections.OrderedDict()
+        self._hosts_lock = threading.Lock()
+        self._closed = False
+        # One TLS context for every host: building one loads the CA bundle (milliseconds
+        # and hundreds of kilobytes each).
+        self._ssl = httpx.create_ssl_context()
+        self._headers = {
+            "User-Agent": user_agent or DEFAULT_USER_AGENT,
+            "Accept": ACCEPT,
+            # We decode ourselves, so only what we can decode with a bound.
+            "Accept-Encoding": "gzip, deflate",
+        }
 
     def __enter__(self) -> Fetcher:
         return self
@@ -142,7 +145,11 @@ class Fetcher:
 
     def close(self) -> None:
         """Close the pooled connections. The fetcher cannot be used afterwards."""
-        self._client.close()
+        with self._hosts_lock:
+            self._closed = True
+            hosts, self._hosts = list(self._hosts.values()), collections.OrderedDict()
+        for host in hosts:
+            host.client.close()
 
     def fetch(
         self,
@@ -198,10 +205,10 @@ class Fetcher:
 
     def _hop(self, url: httpx.URL, call: _Call) -> Fetched | NotModified | _Redirect:
         """One request/response exchange, holding the host's slot for its duration."""
-        with self._slot(url, call):
+        with self._slot(url, call) as client:
             token = _deadline.set(call.deadline)
             try:
-                with self._client.stream(
+                with client.stream(
                     "GET", url, headers=call.headers, timeout=call.httpx_timeout()
                 ) as response:
                     return self._handle(url, response, call)
@@ -256,21 +263,53 @@ class Fetcher:
         raise call.fail(message + where, status)
 
     @contextmanager
-    def _slot(self, url: httpx.URL, call: _Call) -> Iterator[None]:
-        key = f"{url.host}:{url.port or _DEFAULT_PORTS.get(url.scheme, 0)}"
-        with self._slots_lock:
-            slot = self._slots.get(key)
-            if slot is None:
-                slot = self._slots[key] = threading.BoundedSemaphore(self._per_host)
+    def _slot(self, url: httpx.URL, call: _Call) -> Iterator[httpx.Client]:
+        """The host's client, once one of its ``per_host`` slots is free."""
+        key = f"{url.scheme}://{url.host}:{url.port or _DEFAULT_PORTS.get(url.scheme, 0)}"
+        host = self._host(key)
         started = time.monotonic()
-        if not slot.acquire(timeout=SLOT_WAIT):
-            raise call.fail(f"no free slot for {key} after {SLOT_WAIT:g} s")
+        if not host.slots.acquire(timeout=SLOT_WAIT):
+            with self._hosts_lock:
+                host.users -= 1
+            raise call.fail(f"no free slot for {key.partition('://')[2]} after {SLOT_WAIT:g} s")
         # Queueing for our own politeness limit is not the server's time.
         call.deadline += time.monotonic() - started
         try:
-            yield
+            yield host.client
         finally:
-            slot.release()
+            host.slots.release()
+            with self._hosts_lock:
+                host.users -= 1
+
+    def _host(self, key: str) -> _Host:
+        """The host's entry, counted as in use; the least recently used idle ones beyond
+        ``max_hosts`` are closed."""
+        retired: list[_Host] = []
+        with self._hosts_lock:
+            if self._closed:
+                raise RuntimeError("the fetcher is closed")
+            host = self._hosts.get(key)
+            if host is None:
+                host = self._hosts[key] = _Host(self._new_client(), self._per_host)
+                for other_key, other in list(self._hosts.items()):
+                    if len(self._hosts) <= self._max_hosts:
+                        break
+                    if other.users == 0 and other is not host:
+                        retired.append(self._hosts.pop(other_key))
+            else:
+                self._hosts.move_to_end(key)
+            host.users += 1
+        for old in retired:
+            old.client.close()
+        return host
+
+    def _new_client(self) -> httpx.Client:
+        limits = httpx.Limits(
+            max_connections=self._per_host, max_keepalive_connections=self._per_host
+        )
+        transport = httpx.HTTPTransport(verify=self._ssl, limits=limits)
+        _install_deadline_backend(transport)
+        return httpx.Client(transport=transport, follow_redirects=False, headers=self._headers)
 
     def _describe(self, e: httpx.HTTPError, call: _Call) -> str:
         """A short human message for an httpx exception."""
@@ -306,6 +345,17 @@ class Fetcher:
 @dataclass(frozen=True, slots=True)
 class _Redirect:
     location: str
+
+
+class _Host:
+    """One host's client and request slots; ``users`` counts the fetches holding it."""
+
+    __slots__ = ("client", "slots", "users")
+
+    def __init__(self, client: httpx.Client, per_host: int) -> None:
+        self.client = client
+        self.slots = threading.BoundedSemaphore(per_host)
+        self.users = 0
 
 
 class _Failure:

@@ -239,6 +239,11 @@ class FeedServer:
         wanted = _path_only(path)
         return [r for r in self.requests if _path_only(r.path) == wanted]
 
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted so far: a client keeping its connection alive adds none."""
+        return self._httpd.accepted if self._httpd is not None else 0
+
     def max_in_flight(self, path: str) -> int:
         """The most requests to ``path`` that were being answered at the same time."""
         with self._lock:
@@ -420,11 +425,13 @@ class _Server(ThreadingHTTPServer):
         self.feed = feed
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.accepted = 0
         super().__init__(address, _Handler)
 
     def track(self, connection: socket.socket, *, add: bool) -> None:
         with self._connections_lock:
             if add:
+                self.accepted += 1
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)

@@ -440,6 +440,27 @@ def test_per_host_limit_and_other_hosts_not_blocked(server: FeedServer) -> None:
     assert fast_took < 0.25
 
 
+def test_connections_are_kept_alive_across_304s(server: FeedServer, fetcher: Fetcher) -> None:
+    server.set("/feed.xml", RSS)
+    etag = fetched(fetcher.fetch(server.url("/feed.xml"))).etag
+    for _ in range(5):
+        assert isinstance(fetcher.fetch(server.url("/feed.xml"), etag=etag), NotModified)
+    assert server.connections_accepted == 1
+
+
+def test_hosts_beyond_max_hosts_are_dropped_least_recently_used(server: FeedServer) -> None:
+    with FeedServer() as second, FeedServer() as third, Fetcher(max_hosts=2) as fetcher:
+        hosts = [server, second, third]
+        for host in hosts:
+            host.set("/feed.xml", RSS)
+            fetcher.fetch(host.url("/feed.xml"))
+        # The first host was dropped to make room for the third; the other two kept theirs.
+        fetcher.fetch(third.url("/feed.xml"))
+        fetcher.fetch(second.url("/feed.xml"))
+        fetcher.fetch(server.url("/feed.xml"))
+        assert [h.connections_accepted for h in hosts] == [2, 1, 1]
+
+
 def test_shared_fetcher_is_thread_safe(server: FeedServer) -> None:
     for i in range(20):
         server.set(f"/f{i}", RSS + str(i).encode())

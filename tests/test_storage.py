@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from autoposter.errors import StorageError
-from autoposter.storage import NewItem, PlannedDelivery, Storage, storage_key
+from autoposter.storage import FeedState, NewItem, PlannedDelivery, Storage, storage_key
 from autoposter.storage.schema import metadata
 from autoposter.types import DeliveryState, Image, Item
 
@@ -178,6 +178,35 @@ def test_failures_are_counted_and_reset(storage: Storage) -> None:
     assert state.failures == 0
     (summary,) = storage.feed_summaries()
     assert summary.last_error is None
+
+
+def test_feed_state_follows_every_write_of_this_process(database_url: str) -> None:
+    later = T0 + timedelta(minutes=5)
+    with Storage.open(database_url) as storage, Storage.open(database_url) as fresh_eyes:
+
+        def both() -> tuple[FeedState | None, FeedState | None]:
+            return storage.feed_state("actu"), fresh_eyes.feed_state("actu")
+
+        poll(storage, [item(1)], baseline=True)
+        state, from_db = both()
+        assert state == from_db
+        assert state is not None
+        assert state.etag == '"v1"'
+        assert state.baseline_url is not None
+        storage.record_unchanged("actu", "https://www.ville.example/feed", later, etag='"v2"')
+        fresh_eyes._forget("actu")
+        state, from_db = both()
+        assert state == from_db
+        assert state is not None
+        assert state.etag == '"v2"'
+        assert state.last_polled_at == later
+        assert storage.record_failure("actu", "https://www.ville.example/feed", "HTTP 500", later)
+        fresh_eyes._forget("actu")
+        state, from_db = both()
+        assert state == from_db
+        assert state is not None
+        assert state.failures == 1
+        assert state.etag == '"v2"'
 
 
 def test_concurrent_polls_of_one_feed_store_each_item_once(database_url: str) -> None:

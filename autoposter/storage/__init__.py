@@ -8,7 +8,10 @@ stored without the deliveries it was routed to, so a crash cannot lose one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -225,6 +228,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 _READ_ONLY = "autoposter_read_only"
+_FEED_CACHE_SECONDS = 600.0
 
 
 def _safe_url(url: str) -> str:
@@ -248,6 +252,12 @@ class Storage:
         self.url = url
         self.safe_url = _safe_url(url)
         self._engine = _create_engine(url)
+        # The feeds' states as this process last wrote or read them: an unchanged poll
+        # then costs one UPDATE, not a SELECT as well. Another process's writes (a CLI
+        # command) are seen when an entry expires; a stale validator costs one full GET,
+        # and what is new is always decided by the items table, never by this cache.
+        self._feed_cache: dict[str, tuple[float, FeedState]] = {}
+        self._feed_cache_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str) -> Storage:
@@ -310,11 +320,15 @@ class Storage:
     # --- feeds ----------------------------------------------------------------------------
 
     def feed_state(self, name: str) -> FeedState | None:
+        with self._feed_cache_lock:
+            cached = self._feed_cache.get(name)
+        if cached is not None and time.monotonic() - cached[0] < _FEED_CACHE_SECONDS:
+            return cached[1]
         with self._read() as conn:
             row = conn.execute(sa.select(feeds).where(feeds.c.name == name)).one_or_none()
         if row is None:
             return None
-        return FeedState(
+        state = FeedState(
             name=row.name,
             url=row.url,
             baseline_url=row.baseline_url,
@@ -325,6 +339,16 @@ class Storage:
             last_polled_at=row.last_polled_at,
             last_success_at=row.last_success_at,
         )
+        self._remember(state)
+        return state
+
+    def _remember(self, state: FeedState) -> None:
+        with self._feed_cache_lock:
+            self._feed_cache[state.name] = (time.monotonic(), state)
+
+    def _forget(self, name: str) -> None:
+        with self._feed_cache_lock:
+            self._feed_cache.pop(name, None)
 
     def _feed_id(self, conn: Connection, name: str, url: str, at: datetime) -> int:
         query = sa.select(feeds.c.id).where(feeds.c.name == name)
@@ -360,15 +384,32 @@ class Storage:
             values["etag"] = etag
         if last_modified is not None:
             values["last_modified"] = last_modified
+        with self._feed_cache_lock:
+            cached = self._feed_cache.pop(name, None)
         with self._tx() as conn:
             # One statement for a known feed (the common case: every unchanged poll).
             done = conn.execute(feeds.update().where(feeds.c.name == name).values(**values))
             if done.rowcount == 0:
                 feed_id = self._feed_id(conn, name, url, at)
                 conn.execute(feeds.update().where(feeds.c.id == feed_id).values(**values))
+        if cached is not None and done.rowcount == 1:
+            # Kept with its original age, so it still expires on time.
+            old = cached[1]
+            state = dataclasses.replace(
+                old,
+                url=url,
+                etag=etag if etag is not None else old.etag,
+                last_modified=last_modified if last_modified is not None else old.last_modified,
+                failures=0,
+                last_polled_at=at,
+                last_success_at=at,
+            )
+            with self._feed_cache_lock:
+                self._feed_cache.setdefault(name, (cached[0], state))
 
     def record_failure(self, name: str, url: str, error: str, at: datetime) -> int:
         """Record a failed poll; returns the number of failures in a row."""
+        self._forget(name)
         with self._tx() as conn:
             feed_id = self._feed_id(conn, name, url, at)
             conn.execute(
@@ -445,6 +486,7 @@ class Storage:
         deliveries (the unique constraint decides). Returns the ids of the stored items.
         """
         stored: list[int] = []
+        self._forget(name)
         with self._tx() as conn:
             feed_id = self._feed_id(conn, name, url, at)
             for entry in new:
@@ -452,8 +494,7 @@ class Storage:
                 if item_id is None:
                     continue
                 stored.append(item_id)
-                for planned in entry.deliveries:
-                    self._insert_delivery(conn, item_id, planned, at, actor="daemon")
+                self._insert_new_deliveries(conn, item_id, entry.deliveries, at, actor="daemon")
             values: dict[str, Any] = {
                 "url": url,
                 "etag": etag,
@@ -583,6 +624,52 @@ class Storage:
             )
         )
         return int(delivery_id)
+
+    def _insert_new_deliveries(
+        self,
+        conn: Connection,
+        item_id: int,
+        planned: Sequence[PlannedDelivery],
+        at: datetime,
+        *,
+        actor: str,
+    ) -> None:
+        """The deliveries of an item inserted in this transaction (so none exists yet), with
+        their events: two statements whatever the number of accounts."""
+        unique = list({p.account: p for p in planned}.values())
+        if not unique:
+            return
+        rows = [
+            {
+                "item_id": item_id,
+                "account": p.account,
+                "state": p.state.value,
+                "idempotency_key": uuid.uuid4().hex,
+                "attempts": 0,
+                "hold_reason": p.hold_reason,
+                "urgent": p.urgent,
+                "created_at": at,
+                "updated_at": at,
+            }
+            for p in unique
+        ]
+        ids = conn.execute(
+            deliveries.insert().returning(deliveries.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+        conn.execute(
+            delivery_events.insert(),
+            [
+                {
+                    "delivery_id": delivery_id,
+                    "at": at,
+                    "from_state": None,
+                    "to_state": p.state.value,
+                    "actor": actor,
+                    "detail": p.hold_reason,
+                }
+                for delivery_id, p in zip(ids, unique, strict=True)
+            ],
+        )
 
     def create_deliveries(
         self,
