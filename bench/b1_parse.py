@@ -11,7 +11,7 @@ import feedparser
 
 from autoposter.parse import parse_feed
 from bench.common import header
-from bench.feeds import shape, site_feed
+from bench.feeds import MEDIAN, shape, site_feed
 
 HEADERS = {"content-type": "application/rss+xml", "content-location": "https://x.example/f"}
 
@@ -49,10 +49,16 @@ def _peak(fn: Callable[[bytes], int], body: bytes) -> float:
 
 def run(quick: bool = False) -> dict[str, float]:
     header("B1 parse: parse_feed (parse + normalize) vs bare feedparser.parse, same bytes")
-    median = [site_feed(site) for site in range(20 if quick else 40) if shape(site) == (15, 6)]
+    sites = [site for site in range(20 if quick else 40) if shape(site) == MEDIAN]
+    median = [site_feed(site) for site in sites]
+    plain = [site_feed(site, rich=False) for site in sites]
     big = site_feed(99)
     rounds = 2 if quick else 3
-    rows = [("median feeds (15 entries)", median), ("tail feed (60 entries)", [big])]
+    rows = [
+        ("median feeds (15 entries)", median),
+        ("same, bare <p> markup", plain),
+        ("tail feed (60 entries)", [big]),
+    ]
     print(
         f"{'set':<28}{'KB/feed':>8}{'ours ms':>9}{'bare ms':>9}{'ratio':>7}"
         f"{'ours ent/s':>11}{'bare ent/s':>11}"

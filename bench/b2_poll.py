@@ -109,16 +109,25 @@ def run(quick: bool = False, feeds: int = 1000) -> dict[str, float]:
             )
             d = _cycle(runtime, server, "(d) cold start (baseline)", feeds, {"baseline": feeds})
             _cycle(runtime, server, "(a) warm-up: nothing changed", feeds)
-            a = _cycle(runtime, server, "(a) nothing changed (304)", feeds, {"not-modified": feeds})
             etags = {}
             with httpx.Client() as client:
                 for site in range(feeds):
                     etags[site] = client.get(server.url(site)).headers["etag"]
-            floor = _floor(server, feeds, etags, 8)
-            print(
-                f"{'    floor: bare httpx, same GETs':<34}{floor.wall:>8.2f}{floor.cpu:>9.2f}"
-                f"{floor.cpu * 1000 / feeds:>12.3f}"
-            )
+            # This VM's speed drifts by tens of percent from one second to the next: (a) and
+            # its floor are measured in turns, three times each, and the best of each kept.
+            rounds: list[tuple[Meter, Meter]] = []
+            for _ in range(3):
+                ours = _cycle(
+                    runtime, server, "(a) nothing changed (304)", feeds, {"not-modified": feeds}
+                )
+                floor = _floor(server, feeds, etags, 8)
+                print(
+                    f"{'    floor: bare httpx, same GETs':<34}{floor.wall:>8.2f}{floor.cpu:>9.2f}"
+                    f"{floor.cpu * 1000 / feeds:>12.3f}"
+                )
+                rounds.append((ours, floor))
+            a = min((r[0] for r in rounds), key=lambda m: m.cpu)
+            floor = min((r[1] for r in rounds), key=lambda m: m.cpu)
             server.validators(False)
             b = _cycle(
                 runtime, server, "(b) validators ignored, same body", feeds, {"unchanged": feeds}
