@@ -43,7 +43,7 @@ def build_publishers(config: Config, storage: Storage | None = None) -> dict[str
     A publisher with an ``attach_state(AccountState)`` method gets its account's
     key-value store when ``storage`` is given (a session kept across restarts).
     """
-    available = registry.available()
+    available = registry.available({account.type for account in config.accounts.values()})
     built: dict[str, Publisher] = {}
     try:
         for name, account in config.accounts.items():

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,28 @@ def test_an_unknown_account_option_is_named(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"accounts": {"x": {"type": "myspace"}}})
     result = autoposter("check", "--config", str(path))
     assert "accounts.x.type: unknown type 'myspace'" in result.stderr
+    assert "(known: bluesky, console, facebook, linkedin, mastodon, telegram, webhook, x)" in (
+        result.stderr
+    )
+
+
+def test_only_the_configured_networks_sdks_are_loaded(tmp_path: Path) -> None:
+    """Each SDK costs tens of megabytes in a daemon that runs for years."""
+    path = write_config(tmp_path, {"accounts": {"console": {"type": "console"}}})
+    script = (
+        "import sys\n"
+        "from autoposter.config import load_config\n"
+        "from autoposter.runtime import build_publishers\n"
+        f"built = build_publishers(load_config({str(path)!r}))\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "sdks = {'atproto', 'tweepy', 'facebook', 'mastodon'} & loaded\n"
+        "print(sorted(built), sorted(sdks))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['console'] []"
 
 
 def test_a_missing_config_file_is_explained(tmp_path: Path) -> None:
@@ -155,6 +179,18 @@ def test_run_once_across_restarts_posts_each_item_once(tmp_path: Path, server: F
     assert status["accounts"] == {"console": {"sent": 1}, "ville_mastodon": {"sent": 1}}
     assert status["feeds"][0]["items"] == 3
     assert status["recent"][0]["state"] == "sent"
+
+
+def test_unchanged_polls_are_logged_only_at_debug_level(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(2, 1)))
+    path = str(site_config(tmp_path, server))
+    assert "status=baseline" in autoposter("run", "--once", "--config", path).stderr
+    quiet = autoposter("run", "--once", "--config", path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "poll " not in quiet.stderr
+    verbose = autoposter("run", "--once", "--config", path, env={"AUTOPOSTER_LOG_LEVEL": "debug"})
+    assert verbose.returncode == 0, verbose.stderr
+    assert "poll feed=actualites status=not-modified" in verbose.stderr
 
 
 def test_run_once_fails_when_a_feed_does(tmp_path: Path, server: FeedServer) -> None:

@@ -10,7 +10,7 @@ its ``__init__`` signature is the list of keys that block accepts.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -20,8 +20,18 @@ from autoposter.types import Publisher
 GROUP = "autoposter.publishers"
 
 
-def available() -> dict[str, type[Publisher]]:
-    """Every registered publisher class by kind; a kind registered twice is an error."""
+def installed() -> list[str]:
+    """The registered publisher kinds, without importing any of them."""
+    return sorted({ep.name for ep in entry_points(group=GROUP)})
+
+
+def available(kinds: Collection[str] | None = None) -> dict[str, type[Publisher]]:
+    """Registered publisher classes by kind (only ``kinds``, when given); a kind registered
+    twice is an error.
+
+    Only the kinds asked for are imported: each network's SDK costs tens of megabytes
+    of memory, and a daemon posting to two networks has no use for the other five.
+    """
     found: dict[str, type[Publisher]] = {}
     origins: dict[str, str] = {}
     for ep in entry_points(group=GROUP):
@@ -30,7 +40,8 @@ def available() -> dict[str, type[Publisher]]:
                 f"publisher type {ep.name!r} is registered twice: by {origins[ep.name]} "
                 f"and by {ep.value}"
             )
-        if ep.name in found:
+        if ep.name in found or (kinds is not None and ep.name not in kinds):
+            origins.setdefault(ep.name, ep.value)
             continue
         try:
             cls = ep.load()
@@ -68,7 +79,7 @@ def build(
     """Construct the publisher for one account block, or say which key is wrong."""
     cls = registry.get(kind)
     if cls is None:
-        known = ", ".join(sorted(registry)) or "none installed"
+        known = ", ".join(installed()) or "none installed"
         raise ConfigError(f"accounts.{name}.type", f"unknown type {kind!r} (known: {known})")
     required, optional = options_of(cls)
     for key in options:
