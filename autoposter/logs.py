@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -162,10 +163,21 @@ def redact_known(text: str) -> str:
     return redact(text, _known_secrets)
 
 
-def configure(
-    fmt: str = "human", *, secrets: Iterable[str] = (), level: int = logging.INFO
-) -> None:
-    """Send autoposter's events to standard error in the chosen format."""
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def configure(fmt: str = "human", *, secrets: Iterable[str] = (), level: int | None = None) -> None:
+    """Send autoposter's events to standard error in the chosen format, from ``level`` up
+    (default: ``$AUTOPOSTER_LOG_LEVEL``, else info; an unknown name counts as info)."""
+    if level is None:
+        level = _LEVELS.get(
+            os.environ.get("AUTOPOSTER_LOG_LEVEL", "").strip().lower(), logging.INFO
+        )
     inner: logging.Formatter = JsonFormatter() if fmt == "json" else HumanFormatter()
     formatter = RedactingFormatter(inner, secrets)
     _known_secrets[:] = formatter.secrets

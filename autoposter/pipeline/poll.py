@@ -225,7 +225,12 @@ def plan(
     return tuple(planned)
 
 
-def _logged(result: PollResult, started: float, *, level: int = logging.INFO) -> PollResult:
+def _logged(result: PollResult, started: float, *, level: int | None = None) -> PollResult:
+    if level is None:
+        # A feed that did not change is most polls of a long-running daemon: one line each
+        # would be hundreds of thousands a day in the journal. They are there with DEBUG.
+        quiet = result.status in ("not-modified", "unchanged")
+        level = logging.DEBUG if quiet else logging.INFO
     logs.event(
         "poll",
         level=level,
