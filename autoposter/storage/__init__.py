@@ -230,6 +230,24 @@ def _configure_sqlite(engine: Engine) -> None:
 _READ_ONLY = "autoposter_read_only"
 _FEED_CACHE_SECONDS = 600.0
 
+# Built once: building an UPDATE costs more than running it on SQLite.
+_RECORD_UNCHANGED = (
+    feeds.update()
+    .where(feeds.c.name == sa.bindparam("p_name"))
+    .values(
+        url=sa.bindparam("p_url"),
+        last_polled_at=sa.bindparam("p_at"),
+        last_success_at=sa.bindparam("p_at"),
+        last_error=None,
+        failures=0,
+        # A 304 brings no validators: the stored ones stay.
+        etag=sa.func.coalesce(sa.bindparam("p_etag", type_=sa.String), feeds.c.etag),
+        last_modified=sa.func.coalesce(
+            sa.bindparam("p_lm", type_=sa.String), feeds.c.last_modified
+        ),
+    )
+)
+
 
 def _safe_url(url: str) -> str:
     try:
@@ -373,25 +391,15 @@ class Storage:
         last_modified: str | None = None,
     ) -> None:
         """A successful poll that brought nothing to parse (304, or the same body)."""
-        values: dict[str, Any] = {
-            "url": url,
-            "last_polled_at": at,
-            "last_success_at": at,
-            "last_error": None,
-            "failures": 0,
-        }
-        if etag is not None:
-            values["etag"] = etag
-        if last_modified is not None:
-            values["last_modified"] = last_modified
+        params = {"p_name": name, "p_url": url, "p_at": at, "p_etag": etag, "p_lm": last_modified}
         with self._feed_cache_lock:
             cached = self._feed_cache.pop(name, None)
         with self._tx() as conn:
-            # One statement for a known feed (the common case: every unchanged poll).
-            done = conn.execute(feeds.update().where(feeds.c.name == name).values(**values))
+            # One prepared statement for a known feed: this is every unchanged poll.
+            done = conn.execute(_RECORD_UNCHANGED, params)
             if done.rowcount == 0:
-                feed_id = self._feed_id(conn, name, url, at)
-                conn.execute(feeds.update().where(feeds.c.id == feed_id).values(**values))
+                self._feed_id(conn, name, url, at)
+                conn.execute(_RECORD_UNCHANGED, params)
         if cached is not None and done.rowcount == 1:
             # Kept with its original age, so it still expires on time.
             old = cached[1]
