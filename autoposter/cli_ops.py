@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-from alembic.util.exc import CommandError
 
 from autoposter.cli_common import common_options, load
 from autoposter.ops import backup_sqlite, describe_expiry, is_sqlite
@@ -37,6 +36,8 @@ def upgrade(config_path: str | None, log_format: str) -> None:
         if before == head:
             click.echo(f"{storage.safe_url}: schema {head}, up to date.")
             return
+        from alembic.util.exc import CommandError
+
         try:
             storage.migrate()
         except CommandError:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +14,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from autoposter.errors import StorageError
-from autoposter.storage import FeedState, NewItem, PlannedDelivery, Storage, storage_key
+from autoposter.storage import (
+    SCHEMA_HEAD,
+    FeedState,
+    NewItem,
+    PlannedDelivery,
+    Storage,
+    storage_key,
+)
 from autoposter.storage.schema import metadata
 from autoposter.types import DeliveryState, Image, Item
 
@@ -54,10 +64,26 @@ def poll(
 
 def test_migrations_match_the_tables(storage: Storage) -> None:
     current, head = storage.schema_revision()
-    assert current == head == "0004"
+    assert current == head == SCHEMA_HEAD == "0004"
     with storage._engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_an_up_to_date_database_opens_without_importing_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/autoposter.db"
+    Storage.open(url).close()  # creates the schema, with Alembic
+    script = (
+        "import sys\n"
+        "from autoposter.storage import Storage\n"
+        f"Storage.open({url!r}).close()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 def test_migrate_is_idempotent(database_url: str) -> None:
