@@ -79,20 +79,8 @@ class Alerter:
 
     @staticmethod
     def _post(url: str, secret: str | None, alert: Alert, subject: str, body: str) -> None:
-        payload = json.dumps(
-            {"kind": alert.kind, "subject": subject, "text": body}, ensure_ascii=False
-        ).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if secret:
-            digest = hmac.new(secret.encode("utf-8"), payload, hashlib.sha256).hexdigest()
-            headers[SIGNATURE_HEADER] = f"sha256={digest}"
-        try:
-            response = httpx.post(url, content=payload, headers=headers, timeout=20)
-        except httpx.HTTPError as e:
-            # The URL itself may hold a credential: name the kind of failure only.
-            raise NotifyError(f"alert webhook: {type(e).__name__}") from e
-        if response.status_code >= 300:
-            raise NotifyError(f"alert webhook answered HTTP {response.status_code}")
+        payload = {"kind": alert.kind, "subject": subject, "text": body}
+        post_signed_json(url, secret, payload, what="alert webhook")
 
     def close(self) -> None:
         """Wait for alerts still being sent (bounded by the SMTP and HTTP timeouts)."""
@@ -103,3 +91,19 @@ def notifier_for(config: Config) -> Alerter | LogOnly:
     if config.alerts.email or config.alerts.webhook_url:
         return Alerter(config)
     return LogOnly()
+
+
+def post_signed_json(url: str, secret: str | None, payload: object, *, what: str) -> None:
+    """POST ``payload`` as JSON, signed with ``secret`` (HMAC-SHA256 in SIGNATURE_HEADER);
+    raises NotifyError naming ``what``, never the URL, which may hold a credential."""
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+        headers[SIGNATURE_HEADER] = f"sha256={digest}"
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=20)
+    except httpx.HTTPError as e:
+        raise NotifyError(f"{what}: {type(e).__name__}") from e
+    if response.status_code >= 300:
+        raise NotifyError(f"{what} answered HTTP {response.status_code}")

@@ -1205,26 +1205,9 @@ class _Parser:
                 )
         if email and smtp is None:
             raise ConfigError(_join(path, "email"), "e-mail alerts need an 'smtp:' section")
-        webhook_url = webhook_secret = None
-        if block.get("webhook") is not None:
-            hook_path = _join(path, "webhook")
-            hook = self._mapping(block["webhook"], hook_path, "'url' and optionally 'secret'")
-            for secret_key in ("url", "secret"):
-                if f"{secret_key}_file" in hook:
-                    hook[secret_key] = self._secret_file(
-                        hook.pop(f"{secret_key}_file"), _join(hook_path, f"{secret_key}_file")
-                    )
-            _check_keys(hook, hook_path, _WEBHOOK_KEYS)
-            if "url" not in hook:
-                raise ConfigError(_join(hook_path, "url"), "missing; the address to POST alerts to")
-            webhook_url = self._string(hook["url"], _join(hook_path, "url"), "an http(s) URL")
-            if urlsplit(webhook_url).scheme not in ("http", "https"):
-                raise ConfigError(_join(hook_path, "url"), "expected an http(s) URL")
-            # Chat webhooks carry their credential in the URL itself.
-            self.secrets.add(webhook_url)
-            if hook.get("secret") is not None:
-                webhook_secret = self._string(hook["secret"], _join(hook_path, "secret"), "a key")
-                self.secrets.add(webhook_secret)
+        webhook_url, webhook_secret = self._webhook(
+            block.get("webhook"), _join(path, "webhook"), "alerts"
+        )
         failing_after = 86400.0
         if "feed_failing_after" in block:
             failing_after = self._duration(
@@ -1236,6 +1219,30 @@ class _Parser:
             webhook_secret=webhook_secret,
             feed_failing_after=failing_after,
         )
+
+    def _webhook(self, value: object, path: str, what: str) -> tuple[str | None, str | None]:
+        """(url, secret) of a signed JSON webhook block (alerts, watch), or (None, None)."""
+        if value is None:
+            return None, None
+        hook = self._mapping(value, path, "'url' and optionally 'secret'")
+        for secret_key in ("url", "secret"):
+            if f"{secret_key}_file" in hook:
+                hook[secret_key] = self._secret_file(
+                    hook.pop(f"{secret_key}_file"), _join(path, f"{secret_key}_file")
+                )
+        _check_keys(hook, path, _WEBHOOK_KEYS)
+        if "url" not in hook:
+            raise ConfigError(_join(path, "url"), f"missing; the address to POST {what} to")
+        url = self._string(hook["url"], _join(path, "url"), "an http(s) URL")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigError(_join(path, "url"), "expected an http(s) URL")
+        # Chat webhooks carry their credential in the URL itself.
+        self.secrets.add(url)
+        secret = None
+        if hook.get("secret") is not None:
+            secret = self._string(hook["secret"], _join(path, "secret"), "a key")
+            self.secrets.add(secret)
+        return url, secret
 
     def _watch(
         self,
@@ -1249,25 +1256,9 @@ class _Parser:
         retention = DEFAULT_RETENTION
         if "retention" in block:
             retention = self._duration(block["retention"], _join(path, "retention"), 86400.0, None)
-        webhook_url = webhook_secret = None
-        if block.get("webhook") is not None:
-            hook_path = _join(path, "webhook")
-            hook = self._mapping(block["webhook"], hook_path, "'url' and optionally 'secret'")
-            for secret_key in ("url", "secret"):
-                if f"{secret_key}_file" in hook:
-                    hook[secret_key] = self._secret_file(
-                        hook.pop(f"{secret_key}_file"), _join(hook_path, f"{secret_key}_file")
-                    )
-            _check_keys(hook, hook_path, _WEBHOOK_KEYS)
-            if "url" not in hook:
-                raise ConfigError(_join(hook_path, "url"), "missing; the address to POST to")
-            webhook_url = self._string(hook["url"], _join(hook_path, "url"), "an http(s) URL")
-            if urlsplit(webhook_url).scheme not in ("http", "https"):
-                raise ConfigError(_join(hook_path, "url"), "expected an http(s) URL")
-            self.secrets.add(webhook_url)
-            if hook.get("secret") is not None:
-                webhook_secret = self._string(hook["secret"], _join(hook_path, "secret"), "a key")
-                self.secrets.add(webhook_secret)
+        webhook_url, webhook_secret = self._webhook(
+            block.get("webhook"), _join(path, "webhook"), "alerts and digests"
+        )
         watches_path = _join(path, "watches")
         watches_block = self._optional_mapping(
             block.get("watches"), watches_path, "watch names, each with its settings"

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from autoposter import mail
+from autoposter.alerts import SIGNATURE_HEADER, post_signed_json
 from autoposter.config import Config
-from autoposter.errors import NotifyError
 from autoposter.storage.watch import StoredMatch
 from autoposter.watch.digest import Digest
 
 __all__ = ["SIGNATURE_HEADER", "match_json", "send_alert", "send_digest"]
-
-SIGNATURE_HEADER = "X-Autoposter-Signature"
 
 
 def match_json(stored: StoredMatch) -> dict[str, Any]:
@@ -87,18 +80,5 @@ def send_alert(config: Config, stored: StoredMatch, recipients: Sequence[str]) -
 
 def _webhook(config: Config, payload: dict[str, Any]) -> None:
     url = config.watch.webhook_url
-    if not url:
-        return
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    headers = {"Content-Type": "application/json"}
-    secret = config.watch.webhook_secret
-    if secret:
-        signature = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-        headers[SIGNATURE_HEADER] = f"sha256={signature}"
-    try:
-        response = httpx.post(url, content=body, headers=headers, timeout=20)
-    except httpx.HTTPError as e:
-        # The URL may hold a credential: name the kind of failure only.
-        raise NotifyError(f"watch webhook: {type(e).__name__}") from e
-    if response.status_code >= 300:
-        raise NotifyError(f"watch webhook answered HTTP {response.status_code}")
+    if url:
+        post_signed_json(url, config.watch.webhook_secret, payload, what="watch webhook")
