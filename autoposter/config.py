@@ -164,7 +164,7 @@ _WATCH_KEYS = (
 WATCH_SOURCE_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "feed": ("url",),
-        "bluesky": ("api_url", "q", "domain", "mentions", "limit", "token"),
+        "bluesky": ("account", "api_url", "q", "domain", "mentions", "limit", "token"),
         "mastodon": ("api_url", "hashtag", "mentions", "q", "limit", "token"),
         "replies": ("accounts", "within", "api_url", "limit"),
     }
@@ -262,10 +262,12 @@ class WatchSourceConfig:
 
     ``feed``: ``url`` (RSS/Atom, e.g. a Google Alert delivered as RSS).
     ``bluesky``: ``app.bsky.feed.searchPosts`` at ``api_url`` with ``q``,
-    ``domain`` and/or ``mentions``. ``mastodon``: at ``api_url``, the
-    ``hashtag`` timeline, ``mentions`` (notifications, needs ``token``) or a
-    search ``q`` (needs ``token``). ``replies``: the replies under what the
-    ``accounts`` (bluesky or mastodon ones) posted ``within`` that many seconds.
+    ``domain`` and/or ``mentions``; logged in as the bluesky account in
+    ``accounts`` when the block names one (``account:``), at its PDS.
+    ``mastodon``: at ``api_url``, the ``hashtag`` timeline, ``mentions``
+    (notifications, needs ``token``) or a search ``q`` (needs ``token``).
+    ``replies``: the replies under what the ``accounts`` (bluesky or mastodon
+    ones) posted ``within`` that many seconds.
     """
 
     name: str
@@ -1419,6 +1421,23 @@ class _Parser:
             mentions = text("mentions", "a Bluesky handle")
             if not any(block.get(k) for k in ("q", "domain", "mentions")):
                 raise ConfigError(path, "give at least one of 'q', 'domain' or 'mentions'")
+            if block.get("account") is not None:
+                # Search logged in, as that account: Bluesky often refuses anonymous search.
+                account = self._string(block["account"], _join(path, "account"), "an account name")
+                if accounts.get(account) is None or accounts[account].type != "bluesky":
+                    known = ", ".join(n for n, a in accounts.items() if a.type == "bluesky")
+                    raise ConfigError(
+                        _join(path, "account"),
+                        f"{_show(account)} is not a bluesky account of this configuration"
+                        f" (bluesky accounts: {known or 'none'})",
+                    )
+                if token:
+                    raise ConfigError(
+                        _join(path, "token"), "give either 'account' or 'token', not both"
+                    )
+                replied = (account,)
+                pds = str(accounts[account].options.get("api_url") or "https://bsky.social")
+                api_url = api_url or pds.rstrip("/")
             api_url = api_url or "https://public.api.bsky.app"
         else:
             if api_url is None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from autoposter.config import Config, load_config
-from autoposter.errors import NotifyError
+from autoposter.errors import ConfigError, NotifyError
 from autoposter.storage import Storage
 from autoposter.watch.links import dedup_key, unwrap
 from autoposter.watch.matching import find_keywords, highlight_html
@@ -380,6 +380,101 @@ def test_bluesky_search_by_words_domain_and_mentions(tmp_path: Path) -> None:
     assert queries[0]["mentions"] == ["exempleville.example"]
 
 
+BSKY_PASSWORD = "FAKE-app-pass-word"
+
+
+def logged_in_config(tmp_path: Path, bsky: FakeBlueskySearch, password: str) -> Config:
+    data = {
+        "database": f"sqlite:///{tmp_path}/autoposter.db",
+        "accounts": {
+            "ville_bsky": {
+                "type": "bluesky",
+                "handle": "ville.example",
+                "app_password": password,
+                "api_url": bsky.url,
+            }
+        },
+        "watch": {
+            "watches": {
+                "ville": {
+                    "keywords": ["Exempleville"],
+                    "sources": {
+                        "anonymous": {"type": "bluesky", "api_url": bsky.url, "q": "Exempleville"},
+                        "logged_in": {
+                            "type": "bluesky",
+                            "account": "ville_bsky",
+                            "q": "Exempleville",
+                        },
+                    },
+                }
+            }
+        },
+    }
+    return load_config(write_config(tmp_path, data))
+
+
+def test_bluesky_search_logs_in_as_the_account_when_anonymous_search_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with FakeBlueskySearch() as bsky:
+        bsky.require_auth = True
+        bsky.session_uses = 1  # every session expires after one search
+        bsky.app_passwords = {"ville.example": BSKY_PASSWORD}
+        bsky.add_post(SearchPost("alice.bsky.social", "3kaaa", "Bravo Exempleville"))
+        config = logged_in_config(tmp_path, bsky, BSKY_PASSWORD)
+        for watcher in watcher_for(config):
+            first = watcher.poll("ville", alerts=False, now=NOW)
+            bsky.add_post(SearchPost("bob.bsky.social", "3kbbb", "Exempleville, encore"))
+            second = watcher.poll("ville", alerts=False, now=NOW + timedelta(minutes=20))
+        logins = bsky.requests_to("POST", r"/xrpc/com\.atproto\.server\.createSession")
+        searches = bsky.requests_to("GET", r"/xrpc/app\.bsky\.feed\.searchPosts")
+    # Anonymous: refused, and the error says what to do.
+    assert "403 (AuthMissing)" in first.errors["anonymous"]
+    assert "give this source 'account:'" in first.errors["anonymous"]
+    # Logged in: found, then, its session expired, logged in again and found the next one.
+    assert [m.match.url for m in first.new] == [
+        "https://bsky.app/profile/alice.bsky.social/post/3kaaa"
+    ]
+    assert [m.match.url for m in second.new] == [
+        "https://bsky.app/profile/bob.bsky.social/post/3kbbb"
+    ]
+    assert "logged_in" not in second.errors
+    assert len(logins) == 2
+    assert [r.json()["identifier"] for r in logins] == ["ville.example", "ville.example"]
+    bearers = [r.headers.get("authorization") for r in searches]
+    assert "Bearer fake-access-jwt-1" in bearers
+    assert "Bearer fake-access-jwt-2" in bearers
+    assert BSKY_PASSWORD not in caplog.text
+
+
+def test_a_refused_bluesky_login_names_the_account_not_the_password(tmp_path: Path) -> None:
+    with FakeBlueskySearch() as bsky:
+        bsky.app_passwords = {"ville.example": BSKY_PASSWORD}
+        config = logged_in_config(tmp_path, bsky, "FAKE-wrong-password")
+        for watcher in watcher_for(config):
+            report = watcher.poll("ville", alerts=False, now=NOW)
+    error = report.errors["logged_in"]
+    assert "login refused for ville.example (account ville_bsky)" in error
+    assert "FAKE-wrong-password" not in error
+
+
+def test_a_bluesky_source_account_must_be_a_bluesky_account(tmp_path: Path) -> None:
+    data = {
+        "accounts": {"console": {"type": "console"}},
+        "watch": {
+            "watches": {
+                "ville": {
+                    "sources": {"b": {"type": "bluesky", "account": "console", "q": "x"}},
+                }
+            }
+        },
+    }
+    with pytest.raises(ConfigError) as raised:
+        load_config(write_config(tmp_path, data))
+    assert "watch.watches.ville.sources.b.account" in str(raised.value)
+    assert "not a bluesky account" in str(raised.value)
+
+
 def test_mastodon_hashtag_mentions_and_search(tmp_path: Path) -> None:
     with FakeMastodonSearch() as masto:
         masto.add(
@@ -692,7 +787,6 @@ def test_replies_under_our_own_posts_on_bluesky_and_mastodon(tmp_path: Path) -> 
 
 
 def test_replies_need_bluesky_or_mastodon_accounts(tmp_path: Path) -> None:
-    from autoposter.errors import ConfigError
 
     data = {
         "accounts": {"console": {"type": "console"}},

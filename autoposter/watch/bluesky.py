@@ -1,23 +1,44 @@
-"""Bluesky ``app.bsky.feed.searchPosts``: by words (``q``), ``domain`` linked, ``mentions``."""
+"""Bluesky ``app.bsky.feed.searchPosts``: by words (``q``), ``domain`` linked, ``mentions``.
+
+Bluesky has often refused anonymous searches on its public AppView (HTTP 403
+``AuthMissing``) since 2025. With ``account:`` the source logs in as one of
+the configuration's bluesky accounts (``com.atproto.server.createSession``
+with its app password) and searches through that account's PDS, which
+forwards the query to the AppView; the session is made again when it expires.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from autoposter.config import WatchSourceConfig
+from autoposter.config import AccountConfig, WatchSourceConfig
 from autoposter.errors import FetchError
 from autoposter.watch.sources import ApiClient, Found, parse_time
 
 __all__ = ["BlueskySource"]
 
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
+LOGIN = "/xrpc/com.atproto.server.createSession"
+# What an expired or revoked session answers: log in again, once.
+_SESSION_ENDED = (400, 401)
 
 
 class BlueskySource:
-    def __init__(self, config: WatchSourceConfig, client: ApiClient) -> None:
+    def __init__(
+        self,
+        config: WatchSourceConfig,
+        client: ApiClient,
+        accounts: Mapping[str, AccountConfig] | None = None,
+    ) -> None:
         self.name = config.name
         self._config = config
         self._client = client
+        self._login: tuple[str, str] | None = None
+        if config.accounts and accounts is not None:
+            options = accounts[config.accounts[0]].options
+            self._login = (str(options["handle"]), str(options["app_password"]))
+        self._session: str | None = None
 
     def fetch(self) -> list[Found]:
         c = self._config
@@ -32,13 +53,66 @@ class BlueskySource:
         if c.mentions:
             params["mentions"] = c.mentions.lstrip("@")
         url = f"{c.api_url}{SEARCH}"
-        data = self._client.get_json(
-            url, params, token=c.token, timeout=c.timeout, max_bytes=c.max_bytes
-        )
+        data = self._search(url, params)
         posts = data.get("posts") if isinstance(data, dict) else None
         if not isinstance(posts, list):
             raise FetchError(url, "the answer has no 'posts' list")
         return [found for post in posts if (found := post_found(post)) is not None]
+
+    def _search(self, url: str, params: dict[str, str | int | list[str]]) -> Any:
+        c = self._config
+        if self._login is None:
+            try:
+                return self._client.get_json(
+                    url, params, token=c.token, timeout=c.timeout, max_bytes=c.max_bytes
+                )
+            except FetchError as e:
+                if e.status == 403 and not c.token:
+                    raise FetchError(
+                        url,
+                        f"{e.message}: Bluesky refused an anonymous search; give this source "
+                        "'account:', a bluesky account of the configuration, to search logged in",
+                        status=403,
+                    ) from e
+                raise
+        for attempt in (1, 2):
+            if self._session is None:
+                self._session = self._new_session()
+            try:
+                return self._client.get_json(
+                    url, params, token=self._session, timeout=c.timeout, max_bytes=c.max_bytes
+                )
+            except FetchError as e:
+                if e.status not in _SESSION_ENDED or attempt == 2:
+                    raise
+                self._session = None
+        raise AssertionError("unreachable")
+
+    def _new_session(self) -> str:
+        c = self._config
+        assert self._login is not None
+        handle, password = self._login
+        url = f"{c.api_url}{LOGIN}"
+        try:
+            answer = self._client.post_json(
+                url,
+                {"identifier": handle, "password": password},
+                timeout=c.timeout,
+                max_bytes=c.max_bytes,
+            )
+        except FetchError as e:
+            if e.status == 401:
+                raise FetchError(
+                    url,
+                    f"{e.message}: login refused for {handle} (account "
+                    f"{c.accounts[0]}): check its app password",
+                    status=401,
+                ) from e
+            raise
+        token = answer.get("accessJwt") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise FetchError(url, "the login answer has no accessJwt")
+        return token
 
 
 def post_found(post: Any) -> Found | None:

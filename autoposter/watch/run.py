@@ -145,7 +145,7 @@ class Watcher:
             if config.type == "feed":
                 source = FeedSource(config, self._fetcher)
             elif config.type == "bluesky":
-                source = BlueskySource(config, self._api)
+                source = BlueskySource(config, self._api, self.config.accounts)
             elif config.type == "replies":
                 source = RepliesSource(config, self._api, self._storage, self.config.accounts)
             else:

@@ -74,11 +74,29 @@ class ApiClient:
         timeout: float,
         max_bytes: int,
     ) -> Any:
+        return self._call("GET", url, timeout, max_bytes, token=token, params=dict(params))
+
+    def post_json(
+        self, url: str, body: Mapping[str, Any], *, timeout: float, max_bytes: int
+    ) -> Any:
+        """POST ``body`` as JSON (a login: the body holds a password, never shown)."""
+        return self._call("POST", url, timeout, max_bytes, json=dict(body))
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        timeout: float,
+        max_bytes: int,
+        *,
+        token: str | None = None,
+        **request: Any,
+    ) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         deadline = time.monotonic() + timeout
         try:
             with self._client.stream(
-                "GET", url, params=dict(params), headers=headers, timeout=timeout
+                method, url, headers=headers, timeout=timeout, **request
             ) as response:
                 if response.status_code == 429:
                     raise RateLimited(
@@ -86,7 +104,9 @@ class ApiClient:
                     )
                 if response.status_code != 200:
                     raise FetchError(
-                        url, f"HTTP {response.status_code}", status=response.status_code
+                        url,
+                        f"HTTP {response.status_code}{_xrpc_error(response)}",
+                        status=response.status_code,
                     )
                 chunks: list[bytes] = []
                 size = 0
@@ -105,6 +125,24 @@ class ApiClient:
             return json.loads(b"".join(chunks))
         except ValueError as e:
             raise FetchError(url, "the answer is not JSON") from e
+
+
+def _xrpc_error(response: httpx.Response) -> str:
+    """`` (ExpiredToken)``: the error name of an XRPC error answer, read within a small cap.
+
+    Only the name, a fixed identifier: the message may echo what was sent."""
+    if "json" not in response.headers.get("content-type", ""):
+        return ""
+    raw = b""
+    for chunk in response.iter_bytes():
+        raw += chunk
+        if len(raw) > 4096:
+            return ""
+    try:
+        name = json.loads(raw).get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return f" ({name})" if isinstance(name, str) and name.isidentifier() else ""
 
 
 def _retry_after(response: httpx.Response) -> float | None:

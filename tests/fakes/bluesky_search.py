@@ -5,6 +5,11 @@ linking to that domain), ``mentions`` (posts mentioning that handle),
 ``limit`` (1-100), ``sort``. Posts are added with ``add_post`` and filtered
 the way the real service does, coarsely: ``q`` "*" matches everything,
 otherwise every word of ``q`` must be in the text (any case).
+
+Like Bluesky since 2025, it can refuse anonymous searches (``require_auth``:
+HTTP 403 ``AuthMissing``). ``com.atproto.server.createSession`` logs in an
+account of ``app_passwords``; a session serves ``session_uses`` searches,
+then answers 400 ``ExpiredToken``, as an expired access token does.
 """
 
 from __future__ import annotations
@@ -57,6 +62,11 @@ class FakeBlueskySearch(ApiServer):
         self.posts: list[SearchPost] = []
         self.route("GET", r"/xrpc/app\.bsky\.feed\.searchPosts", self.search)
         self.route("GET", r"/xrpc/app\.bsky\.feed\.getPostThread", self.thread)
+        self.route("POST", r"/xrpc/com\.atproto\.server\.createSession", self.create_session)
+        self.require_auth = False
+        self.app_passwords: dict[str, str] = {}
+        self.session_uses = 1_000
+        self._sessions: dict[str, int] = {}  # access token -> searches left
         # at:// uri of a post -> its replies, each (post, replies of its own)
         self.threads: dict[str, SearchPost] = {}
         self.replies: dict[str, list[SearchPost]] = {}
@@ -98,7 +108,36 @@ class FakeBlueskySearch(ApiServer):
     def add_post(self, post: SearchPost) -> None:
         self.posts.append(post)
 
+    def create_session(self, request: ApiRequest) -> ApiResponse:
+        body = request.json() or {}
+        handle = body.get("identifier")
+        if not handle or self.app_passwords.get(handle) != body.get("password"):
+            raise ApiError(
+                401,
+                {"error": "AuthenticationRequired", "message": "Invalid identifier or password"},
+            )
+        token = f"fake-access-jwt-{len(self._sessions) + 1}"
+        self._sessions[token] = self.session_uses
+        did = f"did:plc:{handle.split('.')[0]}"
+        return ApiResponse.json(
+            {"accessJwt": token, "refreshJwt": "fake-refresh", "handle": handle, "did": did}
+        )
+
+    def _check_session(self, request: ApiRequest) -> None:
+        token = request.bearer()
+        if token is None:
+            if self.require_auth:
+                raise ApiError(403, {"error": "AuthMissing", "message": "Authentication Required"})
+            return
+        left = self._sessions.get(token)
+        if left is None:
+            raise ApiError(401, {"error": "InvalidToken", "message": "Bad token"})
+        if left <= 0:
+            raise ApiError(400, {"error": "ExpiredToken", "message": "Token has expired"})
+        self._sessions[token] = left - 1
+
     def search(self, request: ApiRequest) -> ApiResponse:
+        self._check_session(request)
         q = (request.query.get("q") or [""])[0]
         if not q:
             raise ApiError(
