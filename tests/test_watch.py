@@ -675,6 +675,35 @@ def test_the_commented_watch_block_of_the_example_config_loads(tmp_path: Path) -
     assert all((ROOT / p).is_file() for p in local)
 
 
+def test_the_atom_feed_stays_readable_whatever_a_post_contains() -> None:
+    from xml.etree import ElementTree as ET
+
+    from autoposter.storage.watch import Match, StoredMatch
+    from autoposter.watch.atom import atom_feed
+
+    hostile = Match(
+        watch="ville",
+        source="bsky",
+        url="https://bsky.app/profile/x/post/1?a=1&b=<2>",
+        canonical_url="https://bsky.app/profile/x/post/1",
+        title="Un \x00titre\x0b avec </title> & \x1b[31mcouleur",
+        author="Mallory \ufffe",
+        text="<script>alert(1)</script> \x08fin",
+        keywords=("Exempleville",),
+    )
+    stored = StoredMatch(1, hostile, NOW, None, None, purged=False)
+    document = ET.fromstring(atom_feed("ville", [stored], now=NOW))
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    entry = document.find("a:entry", ns)
+    assert entry is not None
+    assert entry.findtext("a:title", namespaces=ns) == "Un titre avec </title> & [31mcouleur"
+    assert entry.findtext("a:summary", namespaces=ns) == "<script>alert(1)</script> fin"
+    link = entry.find("a:link", ns)
+    assert link is not None
+    assert link.get("href") == "https://bsky.app/profile/x/post/1?a=1&b=<2>"
+    assert entry.findtext("a:author/a:name", namespaces=ns) == "Mallory "
+
+
 def test_the_http_listener_serves_each_watch_as_atom(tmp_path: Path, feeds: FeedServer) -> None:
     import httpx
 
