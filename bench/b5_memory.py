@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from bench.b2_poll import ACCOUNTS
-from bench.common import children, header, rss_mb
+from bench.common import children, header, proc_cpu, rss_mb
 from bench.feeds import rss_feed
 from bench.serve import RemoteFeedServer
 
@@ -43,30 +43,28 @@ def _snapshot(pid: int) -> tuple[float, float, list[float]]:
     return rss_mb(pid), pss_mb(pid) + sum(pss_mb(k) for k in kids), [rss_mb(k) for k in kids]
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its descendants (forkserver, parse workers)."""
+    return proc_cpu(pid) + sum(proc_cpu(kid) for kid in children(pid))
+
+
 def _sdk_cost() -> float:
-    """MB of RSS that importing every publisher adds to the CLI and daemon modules."""
+    """MB of resident memory that importing every publisher adds to the daemon's modules."""
     script = (
-        "import resource, sys\n"
+        "import re\n"
         "from autoposter import cli, daemon\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "if sys.argv[1] == 'all':\n"
-        "    from autoposter.publishers import available\n"
-        "    available()\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+        "from autoposter.publishers import available\n"
+        "def rss():\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    return int(re.search(r'VmRSS:\\s+(\\d+)', status).group(1))\n"
+        "before = rss()\n"
+        "available()\n"
+        "print(rss() - before)\n"
     )
-    grown = [
-        int(
-            subprocess.run(
-                [sys.executable, "-c", script, which],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=120,
-            ).stdout
-        )
-        for which in ("none", "all")
-    ]
-    return (grown[1] - grown[0]) / 1024
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    return int(done.stdout) / 1024
 
 
 def _daemon_command() -> list[str]:
@@ -111,10 +109,22 @@ def run(quick: bool = False, feeds: int = 1000, cycles: int = 10) -> dict[str, f
         try:
             target = (feeds + 1) * cycles
             deadline = time.monotonic() + 60 + cycles * INTERVAL * 4
+            steady: tuple[int, float] | None = None  # (requests, CPU) once the baseline is done
             while server.request_count() < target:
                 if daemon.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"daemon stopped or too slow: {daemon.returncode}")
+                if steady is None and server.request_count() >= (feeds + 1) * 2:
+                    steady = (server.request_count(), _tree_cpu(daemon.pid))
                 time.sleep(0.5)
+            if steady is not None:
+                polls = server.request_count() - steady[0]
+                cpu = _tree_cpu(daemon.pid) - steady[1]
+                out["daemon_ms_per_poll"] = cpu * 1000 / polls
+                print(
+                    f"the running daemon, cycles 3 to {cycles} (nothing new, jobs spread over "
+                    f"{INTERVAL} s): {cpu:.1f} s CPU for {polls:,} polls = "
+                    f"{out['daemon_ms_per_poll']:.3f} ms per poll, everything included"
+                )
             main, total, kids = _snapshot(daemon.pid)
             out.update(after_rss=main, after_pss=total)
             print(
