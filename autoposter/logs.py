@@ -184,6 +184,9 @@ def configure(fmt: str = "human", *, secrets: Iterable[str] = (), level: int | N
     _route_uncaught_exceptions()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    # The level is the output's: every event still reaches the other observers of the
+    # logger (the metrics count unchanged polls, which are printed only at debug level).
+    handler.setLevel(level)
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_autoposter", False):
@@ -191,7 +194,7 @@ def configure(fmt: str = "human", *, secrets: Iterable[str] = (), level: int | N
     handler._autoposter = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    log.setLevel(level)
+    log.setLevel(logging.DEBUG)
 
 
 def _route_uncaught_exceptions() -> None:

@@ -141,12 +141,22 @@ def test_healthz_and_metrics_over_http(tmp_path: Path, server: FeedServer) -> No
             )
 
         assert wait_for(published, 10), get(f"{base}/metrics")[1]
+
+        def unchanged_counted() -> bool:
+            text = get(f"{base}/metrics")[1]
+            return (
+                value(text, "autoposter_polls_total", feed="actu", status="not-modified") or 0
+            ) > 0
+
+        # The next poll finds the feed unchanged: counted, though not printed at info level.
+        assert wait_for(unchanged_counted, 30), get(f"{base}/metrics")[1]
         status, text = get(f"{base}/metrics")
         assert status == 200
         assert get(f"{base}/nothing")[0] == 404
     finally:
         _out, err = daemon.stop()
     assert "Traceback" not in err
+    assert "status=not-modified" not in err
     polls = samples(text)
     assert polls[("autoposter_polls_total", (("feed", "actu"), ("status", "baseline")))] == 1
     assert polls[("autoposter_polls_total", (("feed", "actu"), ("status", "new")))] >= 1
