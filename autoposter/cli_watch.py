@@ -13,7 +13,6 @@ import click
 
 from autoposter.cli_common import common_options, load, local_time
 from autoposter.config import Config
-from autoposter.storage import Storage
 from autoposter.watch.notify import match_json
 from autoposter.watch.run import Watcher
 
@@ -25,12 +24,8 @@ _UNITS = {"d": 86400, "h": 3600, "m": 60}
 def _watcher(config: Config) -> Iterator[Watcher]:
     if not config.watch.watches:
         raise click.ClickException("no watch is configured: add a 'watch:' section")
-    with Storage.open(config.database) as storage:
-        watcher = Watcher(config, storage)
-        try:
-            yield watcher
-        finally:
-            watcher.close()
+    with Watcher.open(config) as watcher:
+        yield watcher
 
 
 def _pick(config: Config, name: str | None) -> list[str]:

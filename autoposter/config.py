@@ -1194,17 +1194,7 @@ class _Parser:
     def _alerts(self, value: object, path: str, smtp: SmtpConfig | None) -> AlertsConfig:
         block = self._optional_mapping(value, path, "'email', 'webhook' and 'feed_failing_after'")
         _check_keys(block, path, _ALERT_KEYS)
-        email = self._strings(
-            block.get("email"),
-            _join(path, "email"),
-            "a list of e-mail addresses",
-            "[web@example.org]",
-        )
-        for index, address in enumerate(email):
-            if not _EMAIL.fullmatch(address):
-                raise ConfigError(
-                    _index(_join(path, "email"), index), f"not an e-mail address: {_show(address)}"
-                )
+        email = self._emails(block.get("email"), _join(path, "email"), "[web@example.org]")
         if email and smtp is None:
             raise ConfigError(_join(path, "email"), "e-mail alerts need an 'smtp:' section")
         webhook_url, webhook_secret = self._webhook(
@@ -1221,6 +1211,13 @@ class _Parser:
             webhook_secret=webhook_secret,
             feed_failing_after=failing_after,
         )
+
+    def _emails(self, value: object, path: str, example: str) -> tuple[str, ...]:
+        addresses = self._strings(value, path, "a list of e-mail addresses", example)
+        for index, address in enumerate(addresses):
+            if not _EMAIL.fullmatch(address):
+                raise ConfigError(_index(path, index), f"not an e-mail address: {_show(address)}")
+        return addresses
 
     def _webhook(self, value: object, path: str, what: str) -> tuple[str | None, str | None]:
         """(url, secret) of a signed JSON webhook block (alerts, watch), or (None, None)."""
@@ -1310,18 +1307,9 @@ class _Parser:
         def words(key: str, example: str) -> tuple[str, ...]:
             return self._strings(block.get(key), _join(path, key), "a list of words", example)
 
-        recipients = self._strings(
-            block.get("recipients"),
-            _join(path, "recipients"),
-            "a list of e-mail addresses",
-            "[communication@example.org]",
+        recipients = self._emails(
+            block.get("recipients"), _join(path, "recipients"), "[communication@example.org]"
         )
-        for index, address in enumerate(recipients):
-            if not _EMAIL.fullmatch(address):
-                raise ConfigError(
-                    _index(_join(path, "recipients"), index),
-                    f"not an e-mail address: {_show(address)}",
-                )
         if recipients and smtp is None:
             raise ConfigError(_join(path, "recipients"), "e-mailed digests need an 'smtp:' section")
         digest: tuple[str, time | None] = ("daily", time(8, 0))

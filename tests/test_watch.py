@@ -84,12 +84,8 @@ def feed_sources(feeds: FeedServer) -> dict[str, Any]:
 
 
 def watcher_for(config: Config) -> Iterator[Watcher]:
-    with Storage.open(config.database) as storage:
-        watcher = Watcher(config, storage)
-        try:
-            yield watcher
-        finally:
-            watcher.close()
+    with Watcher.open(config) as watcher:
+        yield watcher
 
 
 # --- links and keywords ---------------------------------------------------------------

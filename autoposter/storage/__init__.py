@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,6 +224,24 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 _READ_ONLY = "autoposter_read_only"
+
+
+@contextmanager
+def transaction(engine: Engine, where: str, *, read_only: bool = False) -> Iterator[Connection]:
+    """One transaction; a database error becomes a StorageError that begins with ``where``.
+
+    ``read_only``: on SQLite, a deferred BEGIN (see ``_configure_sqlite``); never write in it.
+    """
+    try:
+        with engine.connect() as conn:
+            if read_only:
+                conn.execution_options(**{_READ_ONLY: True})
+            with conn.begin():
+                yield conn
+    except sa.exc.SQLAlchemyError as e:
+        raise StorageError(f"{where}: {e.__class__.__name__}: {e}") from e
+
+
 _FEED_CACHE_SECONDS = 600.0
 
 # Built once: building an UPDATE costs more than running it on SQLite.
@@ -301,28 +319,12 @@ class Storage:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        except sa.exc.SQLAlchemyError as e:
-            raise StorageError(
-                f"database {_safe_url(self.url)}: {e.__class__.__name__}: {e}"
-            ) from e
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return transaction(self._engine, f"database {self.safe_url}")
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self) -> AbstractContextManager[Connection]:
         """A transaction that only reads (on SQLite, a deferred BEGIN); never write in it."""
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**{_READ_ONLY: True})
-                with conn.begin():
-                    yield conn
-        except sa.exc.SQLAlchemyError as e:
-            raise StorageError(
-                f"database {_safe_url(self.url)}: {e.__class__.__name__}: {e}"
-            ) from e
+        return transaction(self._engine, f"database {self.safe_url}", read_only=True)
 
     # --- schema ---------------------------------------------------------------------------
 

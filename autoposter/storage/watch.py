@@ -7,8 +7,8 @@ stays so that an old article seen again is not news.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from autoposter.errors import StorageError
+from autoposter.storage import transaction
 from autoposter.storage.schema import watch_matches
 
 __all__ = ["Match", "StoredMatch", "WatchStore"]
@@ -58,13 +58,8 @@ class WatchStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        except sa.exc.SQLAlchemyError as e:
-            raise StorageError(f"watch storage: {e.__class__.__name__}: {e}") from e
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return transaction(self._engine, "watch storage")
 
     def add(self, matches: Sequence[Match], now: datetime | None = None) -> list[StoredMatch]:
         """Store ``matches``; return only the ones this watch had never seen."""
@@ -110,14 +105,7 @@ class WatchStore:
         return self._select(condition)
 
     def mark_digested(self, ids: Sequence[int], now: datetime | None = None) -> None:
-        if not ids:
-            return
-        with self._tx() as conn:
-            conn.execute(
-                sa.update(watch_matches)
-                .where(watch_matches.c.id.in_(list(ids)))
-                .values(digested_at=now or datetime.now(UTC))
-            )
+        self._stamp(ids, "digested_at", now)
 
     def alerts_sent_since(self, watch: str, when: datetime) -> int:
         """How many alerts this watch sent since ``when``: the rate limit's count."""
@@ -130,13 +118,16 @@ class WatchStore:
         return int(count)
 
     def mark_alerted(self, ids: Sequence[int], now: datetime | None = None) -> None:
+        self._stamp(ids, "alerted_at", now)
+
+    def _stamp(self, ids: Sequence[int], column: str, now: datetime | None) -> None:
         if not ids:
             return
         with self._tx() as conn:
             conn.execute(
                 sa.update(watch_matches)
                 .where(watch_matches.c.id.in_(list(ids)))
-                .values(alerted_at=now or datetime.now(UTC))
+                .values({column: now or datetime.now(UTC)})
             )
 
     def purge(self, retention: float, now: datetime | None = None) -> int:

@@ -75,18 +75,21 @@ class BlueskySource:
                         status=403,
                     ) from e
                 raise
-        for attempt in (1, 2):
-            if self._session is None:
-                self._session = self._new_session()
-            try:
-                return self._client.get_json(
-                    url, params, token=self._session, timeout=c.timeout, max_bytes=c.max_bytes
-                )
-            except FetchError as e:
-                if e.status not in _SESSION_ENDED or attempt == 2:
-                    raise
-                self._session = None
-        raise AssertionError("unreachable")
+        if self._session is None:
+            self._session = self._new_session()
+        try:
+            return self._logged_in_get(url, params)
+        except FetchError as e:
+            if e.status not in _SESSION_ENDED:
+                raise
+        self._session = self._new_session()  # expired or revoked: once more, anew
+        return self._logged_in_get(url, params)
+
+    def _logged_in_get(self, url: str, params: dict[str, str | int | list[str]]) -> Any:
+        c = self._config
+        return self._client.get_json(
+            url, params, token=self._session, timeout=c.timeout, max_bytes=c.max_bytes
+        )
 
     def _new_session(self) -> str:
         c = self._config

@@ -4,7 +4,8 @@ alert (rate-limited) ; and, on its own schedule, digest -> send -> mark sent ; p
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -67,6 +68,17 @@ class Watcher:
         self._api = api or ApiClient(user_agent=config.user_agent or USER_AGENT)
         self._sources: dict[tuple[str, str], Source] = {}
         self._backoff: dict[tuple[str, str], _Backoff] = {}
+
+    @classmethod
+    @contextmanager
+    def open(cls, config: Config) -> Iterator[Watcher]:
+        """A watcher over its own opened database, closed with it."""
+        with Storage.open(config.database) as storage:
+            watcher = cls(config, storage)
+            try:
+                yield watcher
+            finally:
+                watcher.close()
 
     def reconfigure(self, config: Config) -> None:
         """Use a reloaded configuration; sources are rebuilt, back-off state kept."""
