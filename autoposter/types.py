@@ -10,6 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import ClassVar, Protocol
 
 
@@ -76,7 +77,7 @@ class NotModified:
 
 
 class DeliveryState(enum.StrEnum):
-    """Where one (item, account) delivery stands; see DESIGN.md for the transitions."""
+    """Where one (item, account) delivery stands; ``DELIVERY_TRANSITIONS`` moves it."""
 
     PENDING = "pending"
     SENDING = "sending"
@@ -85,6 +86,54 @@ class DeliveryState(enum.StrEnum):
     HELD = "held"
     SKIPPED = "skipped"
     UNKNOWN = "unknown"
+
+
+class Transition(enum.StrEnum):
+    """A named move of a delivery between states; ``DELIVERY_TRANSITIONS`` says which."""
+
+    CLAIM = "claim"  # dispatch takes a due delivery before the network call
+    CONFIRM = "confirm"  # the network answered with the post
+    FAIL = "fail"  # a permanent error, during the attempt or before it
+    BACK_OFF = "back_off"  # a retryable error: pending again, due later
+    FIND = "find"  # a lookup says the post exists after all
+    DOUBT = "doubt"  # perhaps posted, and the network cannot tell
+    REQUEUE = "requeue"  # an interrupted post does not exist, or its account was paused
+    RETRY = "retry"  # an operator tries a failed or unknown delivery again
+    SKIP = "skip"  # an operator decides it will never be sent
+    APPROVE = "approve"  # an operator lets a held delivery go
+    REJECT = "reject"  # an operator drops a held delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Where a transition may start from, and where it leads."""
+
+    sources: frozenset[DeliveryState]
+    target: DeliveryState
+
+
+_S = DeliveryState
+
+#: The delivery state machine: storage moves a delivery only along these edges, and
+#: refuses (returns False) when the delivery is in none of the transition's sources.
+DELIVERY_TRANSITIONS: Mapping[Transition, Move] = MappingProxyType(
+    {
+        Transition.CLAIM: Move(frozenset({_S.PENDING}), _S.SENDING),
+        Transition.CONFIRM: Move(frozenset({_S.SENDING}), _S.SENT),
+        Transition.FAIL: Move(frozenset({_S.SENDING, _S.PENDING}), _S.FAILED),
+        Transition.BACK_OFF: Move(frozenset({_S.SENDING}), _S.PENDING),
+        Transition.FIND: Move(frozenset({_S.SENDING, _S.PENDING, _S.UNKNOWN}), _S.SENT),
+        Transition.DOUBT: Move(frozenset({_S.SENDING, _S.PENDING}), _S.UNKNOWN),
+        Transition.REQUEUE: Move(frozenset({_S.SENDING}), _S.PENDING),
+        Transition.RETRY: Move(frozenset({_S.FAILED, _S.UNKNOWN}), _S.PENDING),
+        Transition.SKIP: Move(frozenset({_S.PENDING, _S.HELD, _S.FAILED, _S.UNKNOWN}), _S.SKIPPED),
+        Transition.APPROVE: Move(frozenset({_S.HELD}), _S.PENDING),
+        Transition.REJECT: Move(frozenset({_S.HELD}), _S.SKIPPED),
+    }
+)
+
+#: The states a delivery may be created in: held (approval, burst guard) instead of pending.
+DELIVERY_BIRTH_STATES: frozenset[DeliveryState] = frozenset({_S.PENDING, _S.HELD})
 
 
 @dataclass(frozen=True, slots=True)

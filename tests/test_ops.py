@@ -19,7 +19,8 @@ from autoposter import sdnotify
 from autoposter.config import load_config
 from autoposter.errors import ConfigError
 from autoposter.ops import check_config_file, describe_expiry
-from autoposter.storage import Storage, _alembic_config
+from autoposter.storage import Storage
+from autoposter.storage.base import alembic_config as _alembic_config
 from tests.clitools import ROOT, autoposter, write_config
 from tests.plugins import install_plugins
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,14 @@ from autoposter.storage import (
     storage_key,
 )
 from autoposter.storage.schema import metadata
-from autoposter.types import DeliveryState, Image, Item
+from autoposter.types import (
+    DELIVERY_BIRTH_STATES,
+    DELIVERY_TRANSITIONS,
+    DeliveryState,
+    Image,
+    Item,
+    Transition,
+)
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -283,3 +291,108 @@ def test_account_state_survives_a_restart(database_url: str) -> None:
         s.account_state("ville_bsky").set("session", None)
         assert s.account_state("ville_bsky").get("session") is None
         assert s.account_state("other").get("session") == "FAKE-OTHER"
+
+
+# --- the delivery state machine ------------------------------------------------------------
+
+# The DESIGN.md diagram, edge by edge; pending --> held is a delivery born held instead.
+DIAGRAM = {
+    (DeliveryState.PENDING, DeliveryState.SENDING),
+    (DeliveryState.SENDING, DeliveryState.SENT),
+    (DeliveryState.SENDING, DeliveryState.FAILED),
+    (DeliveryState.HELD, DeliveryState.PENDING),
+    (DeliveryState.HELD, DeliveryState.SKIPPED),
+    (DeliveryState.SENDING, DeliveryState.PENDING),
+    (DeliveryState.SENDING, DeliveryState.UNKNOWN),
+}
+
+
+def claim(storage: Storage, delivery_id: int) -> bool:
+    delivery = storage.delivery(delivery_id)
+    assert delivery is not None
+    return storage.mark_sending(delivery_id, T0, attempts=delivery.attempts)
+
+
+# Each transition through the Storage method that performs it.
+MOVES: dict[Transition, Callable[[Storage, int], bool]] = {
+    Transition.CLAIM: claim,
+    Transition.CONFIRM: lambda s, i: s.mark_sent(i, T0, remote_id="1", remote_url=None),
+    Transition.FAIL: lambda s, i: s.mark_failed(i, T0, error="refused"),
+    Transition.BACK_OFF: lambda s, i: s.mark_retry(i, T0, error="503", next_attempt_at=T0),
+    Transition.FIND: lambda s, i: s.mark_found(i, T0, remote_id="1", remote_url=None),
+    Transition.DOUBT: lambda s, i: s.mark_unknown(i, T0, error="timeout"),
+    Transition.REQUEUE: lambda s, i: s.requeue(i, T0, detail="not posted"),
+    Transition.RETRY: lambda s, i: s.retry(i, T0, actor="cli:test"),
+    Transition.SKIP: lambda s, i: s.skip(i, T0, actor="cli:test"),
+    Transition.APPROVE: lambda s, i: s.release(i, T0, actor="cli:test", approve=True),
+    Transition.REJECT: lambda s, i: s.release(i, T0, actor="cli:test", approve=False),
+}
+
+# How to bring a pending delivery to each state, through storage's own transitions.
+REACH: dict[DeliveryState, tuple[Transition, ...]] = {
+    DeliveryState.PENDING: (),
+    DeliveryState.HELD: (),  # born held
+    DeliveryState.SENDING: (Transition.CLAIM,),
+    DeliveryState.SENT: (Transition.CLAIM, Transition.CONFIRM),
+    DeliveryState.FAILED: (Transition.FAIL,),
+    DeliveryState.UNKNOWN: (Transition.DOUBT,),
+    DeliveryState.SKIPPED: (Transition.SKIP,),
+}
+
+
+def test_the_transition_table_names_only_delivery_states() -> None:
+    assert set(DELIVERY_TRANSITIONS) == set(Transition) == set(MOVES)
+    for move in DELIVERY_TRANSITIONS.values():
+        assert move.sources
+        assert all(isinstance(s, DeliveryState) for s in move.sources)
+        assert isinstance(move.target, DeliveryState)
+        assert move.target not in move.sources
+    assert set(DeliveryState) >= DELIVERY_BIRTH_STATES
+    assert set(REACH) == set(DeliveryState)
+
+
+def test_the_design_diagram_is_in_the_transition_table() -> None:
+    edges = {(s, m.target) for m in DELIVERY_TRANSITIONS.values() for s in m.sources}
+    assert edges >= DIAGRAM
+    assert {DeliveryState.PENDING, DeliveryState.HELD} == DELIVERY_BIRTH_STATES
+
+
+def test_a_delivery_cannot_be_born_in_a_later_state() -> None:
+    with pytest.raises(ValueError, match="cannot start sent"):
+        PlannedDelivery("a", DeliveryState.SENT)
+
+
+def test_each_transition_moves_exactly_the_states_the_table_allows(storage: Storage) -> None:
+    states = list(DeliveryState)
+    for n, (transition, move) in enumerate(DELIVERY_TRANSITIONS.items()):
+        planned = tuple(
+            PlannedDelivery(
+                s.value, DeliveryState.HELD if s is DeliveryState.HELD else DeliveryState.PENDING
+            )
+            for s in states
+        )
+        fresh = storage.unseen("actu", [item(n)])
+        (item_id,) = storage.record_poll(
+            "actu",
+            "u",
+            T0,
+            [NewItem(fresh[0], planned)],
+            baseline=False,
+            etag=None,
+            last_modified=None,
+            body_hash=None,
+        )
+        ids = {d.account: d.id for d in storage.deliveries_in(DeliveryState.PENDING)}
+        ids.update({d.account: d.id for d in storage.deliveries_in(DeliveryState.HELD)})
+        for state in states:
+            for step in REACH[state]:
+                assert MOVES[step](storage, ids[state.value])
+        assert {
+            (i, state) for (i, state) in storage.delivery_states().items() if i[0] == item_id
+        } == {((item_id, s.value), s.value) for s in states}
+        for state in states:
+            allowed = state in move.sources
+            assert MOVES[transition](storage, ids[state.value]) is allowed, (transition, state)
+            now = storage.delivery(ids[state.value])
+            assert now is not None
+            assert now.state == (move.target if allowed else state), (transition, state)

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from autoposter.storage import transaction
+from autoposter.storage.base import insert, transaction
 from autoposter.storage.schema import watch_matches
 
 __all__ = ["Match", "StoredMatch", "WatchStore"]
@@ -53,7 +53,8 @@ class StoredMatch:
 
 
 class WatchStore:
-    """The watch tables, over the engine of an opened (migrated) ``Storage``."""
+    """The watch tables, over the engine of an opened (migrated) ``Storage``: see
+    ``Storage.watch_store``."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -67,7 +68,7 @@ class WatchStore:
         new: list[StoredMatch] = []
         with self._tx() as conn:
             for match in matches:
-                statement = _insert(conn).values(
+                statement = insert(conn, watch_matches).values(
                     watch=match.watch,
                     canonical_url=match.canonical_url[:2048],
                     url=match.url,
@@ -177,13 +178,3 @@ def _stored(row: Any) -> StoredMatch:
         digested_at=row.digested_at,
         purged=row.purged_at is not None,
     )
-
-
-def _insert(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(watch_matches)
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(watch_matches)

@@ -1,0 +1,150 @@
+"""The records storage reads and writes: frozen, with no behaviour beyond their contracts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from autoposter.types import DELIVERY_BIRTH_STATES, DeliveryState, Item
+
+__all__ = [
+    "AccountSummary",
+    "DueDelivery",
+    "EventRecord",
+    "FeedState",
+    "FeedSummary",
+    "NewItem",
+    "PlannedDelivery",
+    "PostedRecord",
+    "RecentDelivery",
+    "StoredItem",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the last polls of a feed left behind, for the next conditional GET."""
+
+    name: str
+    url: str
+    baseline_url: str | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    failures: int
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDelivery:
+    """One account an item is routed to, and whether it waits for an operator."""
+
+    account: str
+    state: DeliveryState = DeliveryState.PENDING
+    hold_reason: str | None = None
+    urgent: bool = False
+
+    def __post_init__(self) -> None:
+        if self.state not in DELIVERY_BIRTH_STATES:
+            raise ValueError(f"a delivery cannot start {self.state}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item a poll found new, with the deliveries it is routed to."""
+
+    item: Item
+    deliveries: tuple[PlannedDelivery, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item as stored; ``baseline``: seen on the first poll of its feed, never posted."""
+
+    id: int
+    feed: str
+    item: Item
+    baseline: bool
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """One delivery with its item: what dispatch, reconciliation and the operator act on."""
+
+    id: int
+    account: str
+    feed: str
+    idempotency_key: str
+    attempts: int
+    created_at: datetime
+    item: Item
+    urgent: bool = False
+    state: str = DeliveryState.PENDING.value
+    hold_reason: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostedRecord:
+    """One line of the public record: what was posted where, when."""
+
+    delivery: int
+    sent_at: datetime
+    account: str
+    feed: str
+    title: str
+    link: str
+    remote_id: str | None
+    remote_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One state change of a delivery in the audit trail; ``from_state`` None at creation."""
+
+    delivery: int
+    at: datetime
+    account: str
+    link: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSummary:
+    """A feed's health and item count, for ``status``."""
+
+    name: str
+    url: str
+    items: int
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """An account's deliveries counted by state, for ``status``."""
+
+    account: str
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RecentDelivery:
+    """A delivery that changed lately, for ``status``."""
+
+    id: int
+    account: str
+    feed: str
+    title: str
+    link: str
+    state: str
+    remote_url: str | None
+    last_error: str | None
+    updated_at: datetime
