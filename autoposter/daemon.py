@@ -27,7 +27,6 @@ from autoposter.health import Health, HealthServer
 from autoposter.metrics import Metrics
 from autoposter.ops import check_config_file
 from autoposter.runtime import Runtime, build_publishers
-from autoposter.storage.watch import WatchStore
 from autoposter.watch.atom import watch_atom
 from autoposter.watch.schedule import close_watch_jobs, sync_watch_jobs
 
@@ -202,7 +201,7 @@ def serve(
         metrics.attach()
         listen = http_listen or runtime.config.http_listen
         if listen is not None:
-            watch_store = WatchStore(runtime.storage.engine)
+            watch_store = runtime.storage.watch_store()
             server = HealthServer(
                 listen[0],
                 listen[1],

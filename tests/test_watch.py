@@ -705,7 +705,6 @@ def test_the_http_listener_serves_each_watch_as_atom(tmp_path: Path, feeds: Feed
 
     from autoposter.health import Health, HealthServer
     from autoposter.parse import parse_feed
-    from autoposter.storage.watch import WatchStore
     from autoposter.watch.atom import watch_atom
 
     config = config_for(tmp_path, feed_sources(feeds))
@@ -713,7 +712,7 @@ def test_the_http_listener_serves_each_watch_as_atom(tmp_path: Path, feeds: Feed
         watcher = Watcher(config, storage)
         watcher.poll("ville", alerts=False)
         watcher.close()
-        store = WatchStore(storage.engine)
+        store = storage.watch_store()
         health = Health(lambda: storage, lambda: True, max_silence=60)
         server = HealthServer(
             "127.0.0.1", 0, health, watch_feed=lambda name: watch_atom(config, store, name)

@@ -37,6 +37,7 @@ from autoposter.storage.records import (
     StoredItem,
 )
 from autoposter.storage.reports import ReportsMixin
+from autoposter.storage.watch import WatchStore
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -59,3 +60,7 @@ __all__ = [
 
 class Storage(ReportsMixin, AccountsMixin, DeliveriesMixin, ItemsMixin):
     """Feeds, items, deliveries and accounts in one SQLAlchemy database (SQLite or PostgreSQL)."""
+
+    def watch_store(self) -> WatchStore:
+        """The reputation watch's tables, on this database."""
+        return WatchStore(self._engine)

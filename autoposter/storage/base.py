@@ -163,11 +163,6 @@ class StorageBase:
     def close(self) -> None:
         self._engine.dispose()
 
-    @property
-    def engine(self) -> Engine:
-        """For the storage modules beside this one (``storage.watch``); no SQL elsewhere."""
-        return self._engine
-
     def __enter__(self) -> Self:
         return self
 

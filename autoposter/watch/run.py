@@ -14,7 +14,7 @@ from autoposter.config import Config, WatchConfig, WatchSourceConfig
 from autoposter.errors import FeedError, NotifyError
 from autoposter.fetch import Fetcher
 from autoposter.storage import Storage
-from autoposter.storage.watch import Match, StoredMatch, WatchStore
+from autoposter.storage.watch import Match, StoredMatch
 from autoposter.watch.bluesky import BlueskySource
 from autoposter.watch.digest import Digest, build_digest
 from autoposter.watch.feed import FeedSource
@@ -60,7 +60,7 @@ class Watcher:
         api: ApiClient | None = None,
     ) -> None:
         self.config = config
-        self.store = WatchStore(storage.engine)
+        self.store = storage.watch_store()
         self._storage = storage
         self._own_fetcher = fetcher is None
         self._fetcher = fetcher or Fetcher(user_agent=config.user_agent)
