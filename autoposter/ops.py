@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
-from autoposter.config import Config
+from autoposter.config import Config, DatabaseURL
 from autoposter.errors import AutoposterError, ConfigError, StorageError
 
 __all__ = [
@@ -92,8 +89,8 @@ class Backup:
 
 def is_sqlite(url: str) -> bool:
     try:
-        return make_url(url).get_backend_name() == "sqlite"
-    except ArgumentError:
+        return DatabaseURL.parse(url).is_sqlite
+    except ValueError:
         return False
 
 
@@ -106,7 +103,7 @@ def backup_sqlite(url: str, destination: Path) -> Backup:
     ``destination`` only once complete. A directory as ``destination`` gets a
     dated file name. Raises StorageError.
     """
-    database = make_url(url).database
+    database = DatabaseURL.parse(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         raise StorageError(f"cannot back up this SQLite database: {database or '(none)'}")
     source_path = Path(database)

@@ -8,8 +8,10 @@ never cut.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
+import string
 import unicodedata
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -20,12 +22,36 @@ from autoposter.types import Item, PostSpec
 
 ELLIPSIS = "…"
 _GRAPHEME = regex.compile(r"\X")
+# The {fields} a post template may name; the configuration and every publisher check
+# templates against this one list (template_problem).
 TEMPLATE_FIELDS = ("title", "link", "summary", "hashtags", "feed", "author", "categories")
 
 _WORD_SPLIT = re.compile(r"[^\w]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _TRAILING_SPACE = re.compile(r"[ \t]+(?=\n|$)")
 _DOUBLE_SPACE = re.compile(r"(?<=\S) {2,}(?=\S)")
+
+
+def template_problem(template: str) -> str | None:
+    """What is wrong with a post template, in the words of the person who wrote it;
+    None when it names only ``TEMPLATE_FIELDS``, plainly (no ``:format`` or ``!conversion``)."""
+    allowed = ", ".join(f"{{{name}}}" for name in TEMPLATE_FIELDS)
+    try:
+        fields = [part[1:] for part in string.Formatter().parse(template)]
+    except ValueError as e:
+        return f"braces do not match ({e}); write {{{{ or }}}} for a literal brace"
+    for name, spec, conversion in fields:
+        if name is None:
+            continue
+        if not name:
+            return f"empty braces {{}}; name a field, one of {allowed}"
+        if name not in TEMPLATE_FIELDS:
+            close = difflib.get_close_matches(name, TEMPLATE_FIELDS, n=1)
+            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+            return f"unknown field {{{name}}}{hint}; allowed fields: {allowed}"
+        if spec or conversion:
+            return f"write plain {{{name}}}; formats like ':' or '!' are not supported"
+    return None
 
 
 def hashtag(text: str) -> str:

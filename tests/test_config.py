@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from autoposter.config import (
     TEMPLATE_FIELDS,
     AccountConfig,
     Config,
+    DatabaseURL,
     FeedConfig,
     Filter,
     load_config,
@@ -971,3 +974,50 @@ def test_watch_source_mistakes_name_the_key(tmp_path: Path) -> None:
     )
     assert e.path == "watch.watches.v.recipients"
     assert "smtp" in e.message
+
+
+# --- one duration grammar, database URLs without SQLAlchemy ----------------------------
+
+
+def test_durations_read_every_unit_alike() -> None:
+    assert parse_duration("250ms", "k") == 0.25
+    assert parse_duration("1d", "k") == 86400
+    assert parse_duration("1h30m", "k") == 5400
+    assert parse_duration("1m 500ms", "k") == 60.5
+    with pytest.raises(ConfigError, match="expected a duration such as 30s"):
+        parse_duration("5 minutes", "k")
+
+
+def test_database_urls_are_read_without_sqlalchemy() -> None:
+    url = DatabaseURL.parse("postgresql+psycopg://ville:FAKE%40pw@db.example:5432/autoposter")
+    assert (url.backend, url.is_sqlite, url.password, url.port) == (
+        "postgresql",
+        False,
+        "FAKE@pw",
+        5432,
+    )
+    assert url.safe == "postgresql+psycopg://ville:***@db.example:5432/autoposter"
+    assert "FAKE" not in repr(url)
+    sqlite = DatabaseURL.parse("sqlite:////srv/autoposter/autoposter.db")
+    assert sqlite.is_sqlite
+    assert sqlite.database == "/srv/autoposter/autoposter.db"
+    with pytest.raises(ValueError, match="not a database URL"):
+        DatabaseURL.parse("autoposter.db")
+    with pytest.raises(ValueError, match="port"):
+        DatabaseURL.parse("postgresql://h:port/db")
+
+
+def test_reading_the_example_config_does_not_import_sqlalchemy() -> None:
+    """SQLAlchemy costs 26 MB in every process that only reads the configuration."""
+    example = Path(__file__).parent.parent / "config.example.yaml"
+    script = (
+        "import sys\n"
+        "from autoposter.config import load_config\n"
+        f"load_config({str(example)!r})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -823,3 +823,21 @@ def test_replies_need_bluesky_or_mastodon_accounts(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write_config(tmp_path, data))
     assert info.value.path == "watch.watches.v.sources.r.accounts[0]"
+
+
+def test_every_registered_source_type_names_itself() -> None:
+    from autoposter.watch.sources import SOURCE_TYPES, options_of, source_class
+
+    for kind in SOURCE_TYPES:
+        cls = source_class(kind)
+        assert cls.kind == kind
+        required, optional = options_of(cls)
+        assert not {"type", "timeout", "max_bytes"} & {*required, *optional}
+
+
+def test_a_watch_source_key_of_another_type_lists_the_allowed_ones(tmp_path: Path) -> None:
+    data = {"watch": {"watches": {"v": {"sources": {"f": {"type": "feed", "hashtag": "x"}}}}}}
+    with pytest.raises(ConfigError) as raised:
+        load_config(write_config(tmp_path, data))
+    assert raised.value.path == "watch.watches.v.sources.f.hashtag"
+    assert "allowed keys: type, url, timeout, max_bytes" in raised.value.message

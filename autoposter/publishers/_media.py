@@ -10,7 +10,6 @@ the server's content type says.
 from __future__ import annotations
 
 import dataclasses
-import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,12 +17,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from autoposter import __version__
-from autoposter.render import TEMPLATE_FIELDS, with_utm
+from autoposter.config.fields import parse_duration
+from autoposter.errors import ConfigError
+from autoposter.render import template_problem, with_utm
 from autoposter.types import Item, PostSpec
 
 USER_AGENT = f"autoposter/{__version__}"
 DEFAULT_TIMEOUT = 20.0
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class MediaError(Exception):
@@ -40,20 +40,12 @@ class Downloaded:
 
 
 def seconds(value: object, key: str = "timeout") -> float:
-    """A positive duration: a number of seconds or a string such as ``"20s"``, ``"1m"``."""
-    if isinstance(value, bool):
-        raise ValueError(f"{key}: expected a number of seconds such as 20, got {value!r}")
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        text = value.strip().lower()
-        unit = next((u for u in ("ms", "s", "m", "h") if text.endswith(u)), "")
-        try:
-            number = float(text[: len(text) - len(unit)] if unit else text) * _UNITS.get(unit, 1.0)
-        except ValueError:
-            raise ValueError(f"{key}: expected a duration such as 20s, got {value!r}") from None
-    else:
-        raise ValueError(f"{key}: expected a duration such as 20s, got {value!r}")
+    """A positive duration of at most 10 minutes, in the configuration's grammar
+    (``parse_duration``): a number of seconds, or a string such as ``"20s"``, ``"500ms"``."""
+    try:
+        number = parse_duration(value, key)
+    except ConfigError:
+        raise ValueError(f"{key}: expected a duration such as 20s, got {value!r}") from None
     if not 0 < number <= 600:
         raise ValueError(f"{key}: must be more than 0 and at most 600 seconds")
     return number
@@ -74,16 +66,9 @@ def template(value: object, key: str = "template") -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f'{key}: expected a template such as "{{title}}\\n\\n{{link}}"')
-    try:
-        parts = list(string.Formatter().parse(value))
-    except ValueError as e:
-        raise ValueError(f"{key}: braces do not match ({e}); write {{{{ for a brace") from None
-    for _text, name, spec, conversion in parts:
-        if name is None:
-            continue
-        if name not in TEMPLATE_FIELDS or spec or conversion:
-            allowed = ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
-            raise ValueError(f"{key}: unknown field {{{name}}}; allowed fields: {allowed}")
+    problem = template_problem(value)
+    if problem is not None:
+        raise ValueError(f"{key}: {problem}")
     return value
 
 

@@ -10,11 +10,15 @@ forwards the query to the AppView; the session is made again when it expires.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from autoposter.config import AccountConfig, WatchSourceConfig
+from autoposter.config.fields import show
 from autoposter.errors import FetchError
-from autoposter.watch.sources import ApiClient, Found, parse_time
+from autoposter.watch.sources import ApiClient, Found, SourceDeps, parse_time
+
+if TYPE_CHECKING:
+    from autoposter.config.watch import SourceOptions
 
 __all__ = ["BlueskySource"]
 
@@ -24,7 +28,64 @@ LOGIN = "/xrpc/com.atproto.server.createSession"
 _SESSION_ENDED = (400, 401)
 
 
+PUBLIC_APPVIEW = "https://public.api.bsky.app"
+DEFAULT_PDS = "https://bsky.social"
+
+
 class BlueskySource:
+    kind: ClassVar[str] = "bluesky"
+
+    @staticmethod
+    def configure(
+        options: SourceOptions,
+        *,
+        account: object = None,
+        api_url: object = None,
+        q: object = None,
+        domain: object = None,
+        mentions: object = None,
+        limit: object = None,
+        token: object = None,
+    ) -> WatchSourceConfig:
+        """Posts with the words ``q``, linking to ``domain`` and/or mentioning the handle
+        ``mentions``; logged in as the configuration's bluesky ``account``, at its PDS."""
+        secret = options.token(token)
+        api = options.api_url(api_url)
+        handle = options.text(mentions, "mentions", "a Bluesky handle")
+        if not any((q, domain, mentions)):
+            raise options.error(None, "give at least one of 'q', 'domain' or 'mentions'")
+        login: tuple[str, ...] = ()
+        if account is not None:
+            # Search logged in, as that account: Bluesky often refuses anonymous search.
+            name = options.text(account, "account", "an account name") or ""
+            found = options.accounts.get(name)
+            if found is None or found.type != "bluesky":
+                known = ", ".join(n for n, a in options.accounts.items() if a.type == "bluesky")
+                raise options.error(
+                    "account",
+                    f"{show(name)} is not a bluesky account of this configuration"
+                    f" (bluesky accounts: {known or 'none'})",
+                )
+            if secret:
+                raise options.error("token", "give either 'account' or 'token', not both")
+            login = (name,)
+            api = api or str(found.options.get("api_url") or DEFAULT_PDS).rstrip("/")
+        return WatchSourceConfig(
+            name=options.name,
+            type=BlueskySource.kind,
+            api_url=api or PUBLIC_APPVIEW,
+            q=options.text(q, "q", "a search query"),
+            domain=options.text(domain, "domain", "a domain such as exempleville.fr"),
+            mentions=handle,
+            limit=options.limit(limit),
+            token=secret,
+            accounts=login,
+        )
+
+    @classmethod
+    def from_config(cls, config: WatchSourceConfig, deps: SourceDeps) -> BlueskySource:
+        return cls(config, deps.api, deps.accounts)
+
     def __init__(
         self,
         config: WatchSourceConfig,

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from autoposter.config import WatchSourceConfig
-from autoposter.fetch import Fetcher
 from autoposter.parse import parse_feed
 from autoposter.types import NotModified
 from autoposter.watch.links import unwrap
-from autoposter.watch.sources import Found
+from autoposter.watch.sources import Found, SourceDeps
+
+if TYPE_CHECKING:
+    from autoposter.config.watch import SourceOptions
+    from autoposter.fetch import Fetcher
 
 __all__ = ["FeedSource"]
 
 
 class FeedSource:
     """Fetched with the feeds' ``Fetcher`` (timeouts, size cap, conditional GET)."""
+
+    kind: ClassVar[str] = "feed"
+
+    @staticmethod
+    def configure(options: SourceOptions, *, url: object = None) -> WatchSourceConfig:
+        """``url``: the RSS/Atom feed, http(s) or file:."""
+        if url is None:
+            raise options.error("url", "missing; the address of the RSS/Atom feed")
+        return WatchSourceConfig(
+            name=options.name, type=FeedSource.kind, url=options.feed_url(url, "url")
+        )
+
+    @classmethod
+    def from_config(cls, config: WatchSourceConfig, deps: SourceDeps) -> FeedSource:
+        return cls(config, deps.fetcher)
 
     def __init__(self, config: WatchSourceConfig, fetcher: Fetcher) -> None:
         assert config.url is not None

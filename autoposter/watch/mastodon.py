@@ -2,18 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from autoposter.config import WatchSourceConfig
 from autoposter.errors import FetchError
-from autoposter.watch.sources import ApiClient, Found, html_to_text, parse_time
+from autoposter.watch.sources import ApiClient, Found, SourceDeps, html_to_text, parse_time
+
+if TYPE_CHECKING:
+    from autoposter.config.watch import SourceOptions
 
 __all__ = ["MastodonSource"]
 
 
 class MastodonSource:
     """One source may combine ``hashtag``, ``mentions`` and ``q``; each is one request."""
+
+    kind: ClassVar[str] = "mastodon"
+
+    @staticmethod
+    def configure(
+        options: SourceOptions,
+        *,
+        api_url: object = None,
+        hashtag: object = None,
+        mentions: object = None,
+        q: object = None,
+        limit: object = None,
+        token: object = None,
+    ) -> WatchSourceConfig:
+        """At the instance ``api_url``: the ``hashtag`` timeline, ``mentions: true``
+        (notifications) and a search ``q``; the last two need the account's ``token``."""
+        secret = options.token(token)
+        api = options.api_url(api_url)
+        if api is None:
+            raise options.error("api_url", "missing; the instance, e.g. https://mastodon.social")
+        wanted = None
+        if mentions is not None:
+            wanted = "yes" if options.boolean(mentions, "mentions") else None
+        if not (hashtag or q or wanted):
+            raise options.error(None, "give 'hashtag', 'q' or 'mentions: true'")
+        if (wanted or q) and not secret:
+            raise options.error("token", "mentions and search need the account's access token")
+        tag = options.text(hashtag, "hashtag", "a hashtag without #")
+        return WatchSourceConfig(
+            name=options.name,
+            type=MastodonSource.kind,
+            api_url=api,
+            q=options.text(q, "q", "a search query"),
+            mentions=wanted,
+            hashtag=tag.lstrip("#") if tag else None,
+            limit=options.limit(limit),
+            token=secret,
+        )
+
+    @classmethod
+    def from_config(cls, config: WatchSourceConfig, deps: SourceDeps) -> MastodonSource:
+        return cls(config, deps.api)
 
     def __init__(self, config: WatchSourceConfig, client: ApiClient) -> None:
         self.name = config.name

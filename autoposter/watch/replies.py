@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from autoposter.config import AccountConfig, WatchSourceConfig
-from autoposter.storage import PostedRecord, Storage
-from autoposter.watch.bluesky import post_found
+from autoposter.watch.bluesky import PUBLIC_APPVIEW, post_found
 from autoposter.watch.mastodon import statuses_found
-from autoposter.watch.sources import ApiClient, Found
+from autoposter.watch.sources import ApiClient, Found, SourceDeps
+
+if TYPE_CHECKING:
+    from autoposter.config.watch import SourceOptions
+    from autoposter.storage import PostedRecord, Storage
 
 __all__ = ["RepliesSource"]
 
@@ -28,6 +31,44 @@ MAX_POSTS = 20  # posts looked at per account and poll: bounded work, bounded AP
 
 
 class RepliesSource:
+    kind: ClassVar[str] = "replies"
+
+    @staticmethod
+    def configure(
+        options: SourceOptions,
+        *,
+        accounts: object = None,
+        within: object = None,
+        api_url: object = None,
+        limit: object = None,
+    ) -> WatchSourceConfig:
+        """The replies under what the bluesky and mastodon ``accounts`` posted ``within``
+        that long (7 days by default, at least 1 hour)."""
+        api = options.api_url(api_url)
+        replied = options.account_names(accounts, "accounts")
+        for index, name in enumerate(replied):
+            kind = options.accounts[name].type
+            if kind not in ("bluesky", "mastodon"):
+                raise options.error(
+                    f"accounts[{index}]",
+                    f"replies are read from bluesky and mastodon accounts; "
+                    f"'{name}' is a {kind} account",
+                )
+        return WatchSourceConfig(
+            name=options.name,
+            type=RepliesSource.kind,
+            api_url=api or PUBLIC_APPVIEW,
+            limit=options.limit(limit),
+            accounts=replied,
+            within=(
+                options.duration(within, "within", 3600.0) if within is not None else 7 * 86400.0
+            ),
+        )
+
+    @classmethod
+    def from_config(cls, config: WatchSourceConfig, deps: SourceDeps) -> RepliesSource:
+        return cls(config, deps.api, deps.storage, deps.accounts)
+
     def __init__(
         self,
         config: WatchSourceConfig,

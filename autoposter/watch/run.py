@@ -15,15 +15,18 @@ from autoposter.errors import FeedError, NotifyError
 from autoposter.fetch import Fetcher
 from autoposter.storage import Storage
 from autoposter.storage.watch import Match, StoredMatch
-from autoposter.watch.bluesky import BlueskySource
 from autoposter.watch.digest import Digest, build_digest
-from autoposter.watch.feed import FeedSource
 from autoposter.watch.links import dedup_key
-from autoposter.watch.mastodon import MastodonSource
 from autoposter.watch.matching import find_keywords
 from autoposter.watch.notify import send_alert, send_digest
-from autoposter.watch.replies import RepliesSource
-from autoposter.watch.sources import ApiClient, Found, RateLimited, Source
+from autoposter.watch.sources import (
+    ApiClient,
+    Found,
+    RateLimited,
+    Source,
+    SourceDeps,
+    source_class,
+)
 
 __all__ = ["PollReport", "Watcher"]
 
@@ -153,15 +156,8 @@ class Watcher:
     def _source(self, watch: str, config: WatchSourceConfig) -> Source:
         key = (watch, config.name)
         if key not in self._sources:
-            source: Source
-            if config.type == "feed":
-                source = FeedSource(config, self._fetcher)
-            elif config.type == "bluesky":
-                source = BlueskySource(config, self._api, self.config.accounts)
-            elif config.type == "replies":
-                source = RepliesSource(config, self._api, self._storage, self.config.accounts)
-            else:
-                source = MastodonSource(config, self._api)
+            deps = SourceDeps(self._fetcher, self._api, self._storage, self.config.accounts)
+            source: Source = source_class(config.type).from_config(config, deps)
             self._sources[key] = source
         return self._sources[key]
 

@@ -4,24 +4,64 @@ A source's ``fetch()`` returns what it found, newest first or in any order,
 or raises ``FetchError`` (``ParseError`` for a feed that cannot be read);
 ``RateLimited`` when the network asked to slow down. Each source fails on
 its own: the watch goes on with the others.
+
+Source types are found by the ``type:`` of their block in ``SOURCE_TYPES``,
+imported only when a watch uses them. A source class has:
+
+- ``kind``, its ``type:``;
+- ``configure(options, *, <key>=None, ...)``, a static method whose
+  keyword-only parameters are the keys its block accepts (``options_of``); it
+  checks them with ``config.watch.SourceOptions`` and returns the
+  ``WatchSourceConfig``, or raises ConfigError naming the key;
+- ``from_config(config, deps)``, the running source, given ``SourceDeps``.
 """
 
 from __future__ import annotations
 
 import html
+import importlib
+import inspect
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from autoposter.errors import FetchError
 
-__all__ = ["ApiClient", "Found", "RateLimited", "Source", "html_to_text", "parse_time"]
+if TYPE_CHECKING:
+    from autoposter.config import AccountConfig
+    from autoposter.fetch import Fetcher
+    from autoposter.storage import Storage
+
+__all__ = [
+    "SOURCE_TYPES",
+    "ApiClient",
+    "Found",
+    "RateLimited",
+    "Source",
+    "SourceDeps",
+    "html_to_text",
+    "options_of",
+    "parse_time",
+    "source_class",
+]
+
+# type: -> "module:class". Imported on first use: a feed source costs feedparser,
+# and a configuration without watches has no use for any of them.
+SOURCE_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        "feed": "autoposter.watch.feed:FeedSource",
+        "bluesky": "autoposter.watch.bluesky:BlueskySource",
+        "mastodon": "autoposter.watch.mastodon:MastodonSource",
+        "replies": "autoposter.watch.replies:RepliesSource",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +79,33 @@ class Source(Protocol):
     name: str
 
     def fetch(self) -> list[Found]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDeps:
+    """What a running source may use; each takes the parts it needs."""
+
+    fetcher: Fetcher
+    api: ApiClient
+    storage: Storage
+    accounts: Mapping[str, AccountConfig]
+
+
+def source_class(kind: str) -> Any:
+    """The source class registered for ``kind`` (a key of ``SOURCE_TYPES``)."""
+    module, _, name = SOURCE_TYPES[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def options_of(cls: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(required, optional) keys a source class's block accepts besides ``type``,
+    ``timeout`` and ``max_bytes``, in the order its ``configure`` declares them."""
+    required: list[str] = []
+    optional: list[str] = []
+    for param in inspect.signature(cls.configure).parameters.values():
+        if param.kind is inspect.Parameter.KEYWORD_ONLY:
+            (required if param.default is inspect.Parameter.empty else optional).append(param.name)
+    return tuple(required), tuple(optional)
 
 
 class RateLimited(FetchError):
