@@ -12,14 +12,15 @@ from __future__ import annotations
 import dataclasses
 import string
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from autoposter import __version__
 from autoposter.render import TEMPLATE_FIELDS, with_utm
 from autoposter.types import Item, PostSpec
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = f"autoposter/{__version__}"
 DEFAULT_TIMEOUT = 20.0
@@ -163,6 +164,8 @@ def download_image(
     transport: httpx.BaseTransport | None = None,
 ) -> Downloaded:
     """The image at ``url``, at most ``max_bytes``; raises MediaError saying why not."""
+    import httpx  # here: the writers use this module's option checks, and import no httpx
+
     if urlsplit(url).scheme not in ("http", "https"):
         raise MediaError("the image URL is not http(s)")
     try:
