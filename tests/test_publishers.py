@@ -160,8 +160,7 @@ DROPPING = {
 def test_a_connection_dropped_after_sending_is_maybe_posted_on_every_raw_http_network(
     kind: str,
 ) -> None:
-    with DROPPING[kind]() as publisher:
-        with pytest.raises(UnavailableError) as caught:
-            publisher.publish(publisher.render(ITEM, SPEC), key="k1")
+    with DROPPING[kind]() as publisher, pytest.raises(UnavailableError) as caught:
+        publisher.publish(publisher.render(ITEM, SPEC), key="k1")
     assert caught.value.retryable
     assert caught.value.maybe_posted
