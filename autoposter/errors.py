@@ -73,6 +73,7 @@ class PublishError(AutoposterError):
 
     retryable: bool = False
     maybe_posted: bool = False
+    retry_after: float | None = None  # seconds the network asked to wait, when it said
 
     def __init__(self, account: str, message: str) -> None:
         self.account = account

@@ -44,7 +44,7 @@ from urllib.request import url2pathname
 import httpcore
 import httpx
 
-from autoposter import __version__
+from autoposter import __version__, httpdate
 from autoposter.errors import FetchError
 from autoposter.types import Fetched, NotModified
 
@@ -255,9 +255,9 @@ class Fetcher:
                 body_hash=hashlib.sha256(body).hexdigest(),
             )
         message = _status_text(status)
-        retry_after = response.headers.get("retry-after")
-        if status in (429, 503) and retry_after:
-            message += f" (Retry-After: {_printable(retry_after)})"
+        wait = httpdate.retry_after(response.headers.get("retry-after"))
+        if status in (429, 503) and wait is not None:
+            message += f" (Retry-After: {round(wait)})"
         if status < 400:
             message = f"unexpected {message}"
         raise call.fail(message + where, status)

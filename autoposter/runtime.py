@@ -8,10 +8,9 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 from autoposter import logs
 from autoposter import publishers as registry
@@ -40,18 +39,17 @@ MAX_DISPATCH_PASSES = 1000
 def build_publishers(config: Config, storage: Storage | None = None) -> dict[str, Publisher]:
     """One publisher per account block; raises ConfigError naming the key at fault.
 
-    A publisher with an ``attach_state(AccountState)`` method gets its account's
-    key-value store when ``storage`` is given (a session kept across restarts).
+    Each publisher gets its account's key-value store through ``attach_state``
+    when ``storage`` is given (a session kept across restarts).
     """
     available = registry.available({account.type for account in config.accounts.values()})
     built: dict[str, Publisher] = {}
     try:
         for name, account in config.accounts.items():
             publisher = registry.build(name, account.type, account.options, available)
-            built[name] = _Scrubbed.wrap(publisher, config.secrets)
-            attach = getattr(publisher, "attach_state", None)
-            if storage is not None and attach is not None:
-                attach(storage.account_state(name))
+            built[name] = publisher
+            if storage is not None:
+                publisher.attach_state(storage.account_state(name))
     except BaseException:
         for publisher in built.values():
             publisher.close()
@@ -207,43 +205,6 @@ def resume_on_new_credentials(config: Config, storage: Storage) -> None:
             logs.event(
                 "account-resumed", account=name, reason="new credentials in the configuration"
             )
-
-
-class _Scrubbed:
-    """A publisher whose exceptions never carry a configured secret.
-
-    Error messages are stored in the database, shown by ``status`` and sent in
-    alerts; a network library that puts the request URL in its message (the
-    Telegram Bot API has the token in its path) must not leak it there. Every
-    other attribute is the publisher's own.
-    """
-
-    def __init__(self, inner: Publisher, secrets: Iterable[str]) -> None:
-        self._inner = inner
-        self._secrets = tuple(secrets)
-
-    @classmethod
-    def wrap(cls, publisher: Publisher, secrets: Iterable[str]) -> Publisher:
-        return cast(Publisher, cls(publisher, secrets))
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._inner, name)
-        if name.startswith("_") or not callable(value):
-            return value
-        return self._guarded(value)
-
-    def _guarded(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(*args, **kwargs)
-            except Exception as e:
-                logs.scrub(e, self._secrets)
-                raise
-
-        return call
-
-    def __repr__(self) -> str:
-        return f"<scrubbed {self._inner!r}>"
 
 
 def report_orphans(config: Config, storage: Storage) -> None:

@@ -177,15 +177,41 @@ class AccountInfo:
     details: Mapping[str, str] = field(default_factory=dict)
 
 
+class AccountStore(Protocol):
+    """One account's small key-value store of opaque text (``storage.AccountState``)."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str | None) -> None: ...
+
+
+class Writer(Protocol):
+    """The pure half of a publisher: writes items as posts for one account, with no
+    network, no SDK and no secret (previews, the queue, the web console)."""
+
+    def render(self, item: Item, spec: PostSpec) -> Post: ...
+
+
 class Publisher(Protocol):
     """One social account. Implementations live one per file in ``autoposter.publishers``.
 
     ``render`` is pure. ``publish`` makes exactly one post and raises
     ``PublishError`` (or a subclass) on failure. ``find`` answers whether the
     post made with ``key`` already exists, None when it does not or cannot tell.
+
+    Capabilities (``publishers._base.Capabilities`` holds their defaults, which
+    the registry gives a plugin class that does not declare them):
+    ``can_find`` says whether ``find`` can tell at all (a Telegram bot cannot
+    read its channel); ``attach_state`` hands over the account's stored state
+    before the first call; ``writer_type`` is the class of the pure half, built
+    from the same options minus the secrets, or None.
     """
 
     kind: ClassVar[str]
+    can_find: ClassVar[bool]
+    writer_type: ClassVar[type[Writer] | None]
+
+    def attach_state(self, state: AccountStore) -> None: ...
 
     def render(self, item: Item, spec: PostSpec) -> Post: ...
 

@@ -284,6 +284,7 @@ class FlakyPublisher:
     """A network that refuses some posts: a fake, recording what it received."""
 
     kind: ClassVar[str] = "flaky"
+    can_find: ClassVar[bool] = True
 
     def __init__(self, name: str, error: Exception | None) -> None:
         self.name = name

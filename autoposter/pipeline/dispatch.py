@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from autoposter import logs
 from autoposter.alerts import Alert, LogOnly, Notifier
@@ -31,6 +31,7 @@ from autoposter.storage import DueDelivery, Storage
 from autoposter.types import DeliveryState, Item, Post, PostSpec, Publisher
 
 _NO_ALERTS = LogOnly()
+_E = TypeVar("_E", bound=BaseException)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,18 @@ class DispatchResult:
 
 def can_find(publisher: Publisher) -> bool:
     """Whether the network can say if a post exists (Telegram and webhooks cannot)."""
-    return bool(getattr(publisher, "can_find", True))
+    return publisher.can_find
+
+
+def _scrubbed(error: _E, config: Config) -> _E:
+    """``error`` with every configured secret taken out of its text and its causes'.
+
+    Every publisher error reaches the database, the log and the alerts through
+    here: a network library may quote a URL that holds a token (the Telegram Bot
+    API has it in its path).
+    """
+    logs.scrub(error, config.secrets)
+    return error
 
 
 def spec_for(config: Config, feed_name: str, account: str, item: Item) -> PostSpec:
@@ -200,7 +212,7 @@ def _deliver(
     try:
         post = _render(delivery, publisher, config)
     except (PublishError, ValueError) as e:
-        error = f"cannot render: {e}"
+        error = f"cannot render: {_scrubbed(e, config)}"
         storage.mark_failed(delivery.id, now(), error=error)
         logs.event("failed", level=logging.ERROR, **fields, error=error)
         alerts.notify(_failed_alert(delivery, error))
@@ -230,7 +242,10 @@ def _deliver(
         logs.log.exception(
             "publisher-crashed account=%s delivery=%s", delivery.account, delivery.id
         )
-        error = f"unexpected error in the {delivery.account} publisher: {type(e).__name__}: {e}"
+        error = (
+            f"unexpected error in the {delivery.account} publisher: "
+            f"{type(e).__name__}: {_scrubbed(e, config)}"
+        )
         storage.mark_unknown(delivery.id, now(), error=error)
         alerts.notify(_unknown_alert(delivery, error))
         return "unknown"
@@ -266,6 +281,7 @@ def _after_error(
     now: Clock,
     backoff: Backoff,
 ) -> str:
+    _scrubbed(error, config)
     at = now()
     attempts = delivery.attempts + 1
     policy = config.policy(delivery.account)
@@ -332,8 +348,7 @@ def _after_error(
         logs.event("unknown", level=logging.ERROR, **fields)
         alerts.notify(_unknown_alert(delivery, message))
         return "unknown"
-    retry_after = getattr(error, "retry_after", None)
-    next_at = at + timedelta(seconds=backoff.delay(policy.retry_delay, attempts, retry_after))
+    next_at = at + timedelta(seconds=backoff.delay(policy.retry_delay, attempts, error.retry_after))
     # No attempt is scheduled past the deadline: "give up after 24 h" means that.
     too_late = next_at - delivery.created_at > timedelta(seconds=policy.give_up_after)
     if error.retryable and attempts < policy.max_attempts and not too_late:
@@ -391,6 +406,7 @@ def reconcile(
                 _render(delivery, publisher, config), key=delivery.idempotency_key
             )
         except Exception as e:  # a publisher bug must not stop every other account
+            _scrubbed(e, config)
             if at - delivery.created_at > timedelta(
                 seconds=config.policy(delivery.account).give_up_after
             ):

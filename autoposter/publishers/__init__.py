@@ -5,6 +5,18 @@ group exactly as a third-party package would, and are looked up by the
 ``type:`` of an account block. A publisher class is built with keyword-only
 arguments: ``name`` (the account's name) and one per option of its block, so
 its ``__init__`` signature is the list of keys that block accepts.
+
+A new network goes in one file, ``publishers/<network>.py``, holding its two
+halves (see ``_base``): the *writer*, a ``Writer`` subclass that is pure (its
+limits, length counting, card and image choice; it imports no SDK and no HTTP
+library, and overrides only the hooks where it differs from the shared
+rendering), and the *client*, a ``PublisherBase`` subclass naming its writer
+in ``writer_type``, which makes the network calls through one SDK or raw HTTP.
+The SDK is imported inside the client only (types under ``TYPE_CHECKING``), so
+that ``writer_for`` can render without it. Errors go through ``_http``, the
+one HTTP error boundary, with the network's own special cases on top. Then:
+the entry point in ``pyproject.toml``, a double of the network's API in
+``tests/fakes/``, and a row in README's table of networks.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from autoposter.errors import ConfigError, PluginError
-from autoposter.types import Publisher
+from autoposter.types import Publisher, Writer
 
 GROUP = "autoposter.publishers"
 
@@ -54,13 +66,24 @@ def available(kinds: Collection[str] | None = None) -> dict[str, type[Publisher]
                 f"publisher {ep.value} is registered as {ep.name!r} but says its kind is "
                 f"{getattr(cls, 'kind', None)!r}"
             )
-        found[ep.name] = cls
+        found[ep.name] = _with_capabilities(cls)
         origins[ep.name] = ep.value
     return found
 
 
-def options_of(cls: type[Publisher]) -> tuple[set[str], set[str]]:
-    """(required, optional) option names a publisher class accepts, ``name`` excluded."""
+def _with_capabilities(cls: type[Publisher]) -> type[Publisher]:
+    """``cls``, or when it leaves out a capability of ``Publisher`` (a plain plugin
+    class), a subclass taking the missing ones from ``Capabilities``'s defaults."""
+    from autoposter.publishers._base import Capabilities
+
+    if all(hasattr(cls, name) for name in ("can_find", "writer_type", "attach_state")):
+        return cls
+    return type(cls.__name__, (cls, Capabilities), {"__module__": cls.__module__})
+
+
+def options_of(cls: type[Publisher] | type[Writer]) -> tuple[set[str], set[str]]:
+    """(required, optional) option names a publisher or writer class accepts, ``name``
+    excluded."""
     required: set[str] = set()
     optional: set[str] = set()
     for param in inspect.signature(cls.__init__).parameters.values():
@@ -77,6 +100,53 @@ def build(
     registry: Mapping[str, type[Publisher]],
 ) -> Publisher:
     """Construct the publisher for one account block, or say which key is wrong."""
+    cls = _checked(name, kind, options, registry, required_from=None)
+    try:
+        return cls(name=name, **options)  # type: ignore[call-arg]
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"accounts.{name}", str(e)) from e
+
+
+def writer_for(
+    name: str,
+    kind: str,
+    options: Mapping[str, Any],
+    registry: Mapping[str, type[Publisher]] | None = None,
+) -> Writer:
+    """The pure writer of one account block: renders as the account would, with no
+    client built and no SDK imported, so it needs no secret (previews, the queue, the
+    web console). Option names are checked as ``build`` checks them; the options a
+    writer does not take (credentials, api_url, timeout) are left out.
+
+    ``registry`` defaults to the installed publishers of type ``kind``. Raises
+    ConfigError for a wrong key or value, PluginError when the type has no writer.
+    """
+    if registry is None:
+        registry = available({kind})
+    cls = registry.get(kind)
+    writer_type = cls.writer_type if cls is not None else None
+    _checked(name, kind, options, registry, required_from=writer_type)
+    if writer_type is None:
+        raise PluginError(f"publisher type {kind!r} has no writer: it cannot render on its own")
+    wanted = set().union(*options_of(writer_type))
+    try:
+        return writer_type(  # type: ignore[call-arg]
+            name=name, **{key: value for key, value in options.items() if key in wanted}
+        )
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"accounts.{name}", str(e)) from e
+
+
+def _checked(
+    name: str,
+    kind: str,
+    options: Mapping[str, Any],
+    registry: Mapping[str, type[Publisher]],
+    *,
+    required_from: type[Writer] | None,
+) -> type[Publisher]:
+    """The class of ``kind``, once every option name is known to it and every required
+    one (of ``required_from`` when given, else of the class) is there."""
     cls = registry.get(kind)
     if cls is None:
         known = ", ".join(installed()) or "none installed"
@@ -89,9 +159,8 @@ def build(
                 f"accounts.{name}.{key}",
                 f"unknown option for type {kind!r} (allowed: {allowed})",
             )
+    if required_from is not None:
+        required = options_of(required_from)[0]
     for key in sorted(required - set(options)):
         raise ConfigError(f"accounts.{name}.{key}", f"required for type {kind!r}")
-    try:
-        return cls(name=name, **options)  # type: ignore[call-arg]
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"accounts.{name}", str(e)) from e
+    return cls

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from autoposter import __version__
 from autoposter.config.fields import parse_duration
 from autoposter.errors import ConfigError
 from autoposter.render import template_problem, with_utm
 from autoposter.types import Item, PostSpec
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = f"autoposter/{__version__}"
 DEFAULT_TIMEOUT = 20.0
@@ -148,6 +149,8 @@ def download_image(
     transport: httpx.BaseTransport | None = None,
 ) -> Downloaded:
     """The image at ``url``, at most ``max_bytes``; raises MediaError saying why not."""
+    import httpx  # here: the writers use this module's option checks, and import no httpx
+
     if urlsplit(url).scheme not in ("http", "https"):
         raise MediaError("the image URL is not http(s)")
     try:

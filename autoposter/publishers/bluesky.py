@@ -45,27 +45,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-from atproto import (  # type: ignore[import-untyped]
-    Client,
-    Request,
-    Session,
-    SessionEvent,
-    models,
-)
-from atproto_client.exceptions import (  # type: ignore[import-untyped]
-    BadRequestError,
-    LoginRequiredError,
-    RateLimitExceededError,
-    RequestErrorBase,
-    UnauthorizedError,
-)
-from atproto_client.utils.facet_detection import (  # type: ignore[import-untyped]
-    detect_facets,
-)
-from atproto_core.exceptions import AtProtocolError  # type: ignore[import-untyped]
-from atproto_server.exceptions import InvalidTokenError  # type: ignore[import-untyped]
-
 from autoposter import logs
 from autoposter.errors import (
     AuthError,
@@ -74,25 +53,24 @@ from autoposter.errors import (
     RejectedError,
     UnavailableError,
 )
-from autoposter.publishers._media import (
-    MediaError,
-    base_url,
-    choice,
-    download_image,
-    flag,
-    prepare,
-    seconds,
-    secret,
+from autoposter.publishers import _http
+from autoposter.publishers._base import (
+    PublisherBase,
+    Writer,
+    extended,
+    image_policy,
+    with_policy,
 )
-from autoposter.publishers._media import template as checked_template
+from autoposter.publishers._media import MediaError, base_url, download_image, flag, seconds, secret
 from autoposter.publishers._text import fit_image, graphemes, utf8_length
-from autoposter.render import render_text, shorten
-from autoposter.types import AccountInfo, Image, Item, Post, PostSpec, Receipt
+from autoposter.render import shorten
+from autoposter.types import AccountInfo, AccountStore, Image, Item, Post, PostSpec, Receipt
 
 if TYPE_CHECKING:
-    from autoposter.storage import AccountState
+    from atproto import Session, SessionEvent  # type: ignore[import-untyped]
+    from atproto_client.exceptions import RequestErrorBase  # type: ignore[import-untyped]
 
-__all__ = ["BlueskyPublisher", "facets", "post_length", "record_key"]
+__all__ = ["BlueskyPublisher", "BlueskyWriter", "facets", "post_length", "record_key"]
 
 MAX_GRAPHEMES: Final = 300
 MAX_BYTES: Final = 3000
@@ -100,7 +78,6 @@ MAX_BLOB_BYTES: Final = 1_000_000  # app.bsky.embed.external thumb and embed.ima
 MAX_DOWNLOAD_BYTES: Final = 10_000_000  # an image bigger than this is not even shrunk
 MAX_CARD_GRAPHEMES: Final = 300
 MAX_ALT_GRAPHEMES: Final = 2000
-IMAGE_POLICIES: Final = ("with_alt", "always", "never")
 COLLECTION: Final = "app.bsky.feed.post"
 WEB: Final = "https://bsky.app"
 
@@ -144,6 +121,9 @@ def record_key(key: str) -> str:
 def facets(text: str, link: str) -> list[Any]:
     """Rich-text facets of ``text``: ``link`` wherever it appears, exactly; other
     links and ``#tags`` as the Bluesky app detects them (none overlapping)."""
+    from atproto import models
+    from atproto_client.utils.facet_detection import detect_facets  # type: ignore[import-untyped]
+
     own: list[Any] = []
     start = text.find(link) if link else -1
     while start >= 0:
@@ -166,11 +146,55 @@ def facets(text: str, link: str) -> list[Any]:
     return sorted(own + found, key=lambda f: f.index.byte_start)
 
 
-class BlueskyPublisher:
+class BlueskyWriter(Writer):
+    """Posts of at most 300 graphemes and 3000 bytes, with a link card or an image."""
+
+    kind: ClassVar[str] = "bluesky"
+    limit = MAX_GRAPHEMES
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        language: str | None = None,
+        template: str | None = None,
+        utm: bool = False,
+        card: bool = True,
+        images: str = "with_alt",
+    ) -> None:
+        if language is not None and not (
+            isinstance(language, str) and _LANGUAGE.fullmatch(language.replace("_", "-"))
+        ):
+            raise ValueError(f"language: expected a code such as fr or pt-BR, got {language!r}")
+        super().__init__(name=name, language=language, template=template, utm=utm)
+        self.card = flag(card, "card")
+        self.images = image_policy(images)
+
+    def counter(self, item: Item, spec: PostSpec) -> Callable[[str], int]:
+        return post_length
+
+    def image(self, image: Image | None) -> Image | None:
+        if self.card and self.images != "never":
+            return image  # a card's thumbnail needs no alt text: the card's title says it
+        return with_policy(image, self.images)
+
+    def finish(self, post: Post, spec: PostSpec) -> Post:
+        extra = {
+            "length": f"{graphemes(post.text)}/{MAX_GRAPHEMES} graphemes, "
+            f"{utf8_length(post.text)}/{MAX_BYTES} bytes",
+            "embed": "link card" if self.card else ("image" if post.image else "none"),
+        }
+        if self.card:
+            extra["card"] = post.title or post.link
+        return extended(post, **extra)
+
+
+class BlueskyPublisher(PublisherBase):
     """One Bluesky account; see the module documentation for its options."""
 
     kind: ClassVar[str] = "bluesky"
-    can_find: ClassVar[bool] = True
+    writer_type: ClassVar[type[Writer]] = BlueskyWriter
+    writer: BlueskyWriter
 
     def __init__(
         self,
@@ -186,6 +210,11 @@ class BlueskyPublisher:
         card: bool = True,
         images: str = "with_alt",
     ) -> None:
+        from atproto import Client, Request
+
+        self.writer = BlueskyWriter(
+            name=name, language=language, template=template, utm=utm, card=card, images=images
+        )
         self.name = name
         if not isinstance(handle, str):
             raise ValueError("handle: expected a handle such as ville.bsky.social")
@@ -195,18 +224,9 @@ class BlueskyPublisher:
         self._password = secret(app_password, "app_password")
         self.api_url = base_url(api_url)
         self.timeout = seconds(timeout)
-        if language is not None and not (
-            isinstance(language, str) and _LANGUAGE.fullmatch(language.replace("_", "-"))
-        ):
-            raise ValueError(f"language: expected a code such as fr or pt-BR, got {language!r}")
-        self.language = language
-        self.template = checked_template(template)
-        self.utm = flag(utm, "utm")
-        self.card = flag(card, "card")
-        # "with-alt", as the X publisher spells it, is accepted too.
-        spelled = images.replace("-", "_") if isinstance(images, str) else images
-        self.images = choice(spelled, "images", IMAGE_POLICIES)
-        self._state: AccountState | None = None
+        self.card = self.writer.card
+        self.images = self.writer.images
+        self._state: AccountStore | None = None
         self._did: str | None = None
         self._lock = threading.RLock()
         self._api = Client(base_url=self.api_url, request=Request(timeout=self.timeout))
@@ -215,42 +235,15 @@ class BlueskyPublisher:
     def __repr__(self) -> str:
         return f"BlueskyPublisher(name={self.name!r}, handle={self.handle!r})"
 
-    def attach_state(self, state: AccountState) -> None:
+    def attach_state(self, state: AccountStore) -> None:
         """Keep the session in the account's state, so a restart needs no new login."""
         self._state = state
 
     # -- the protocol ----------------------------------------------------------
 
-    def render(self, item: Item, spec: PostSpec) -> Post:
-        item, spec, language = prepare(
-            item,
-            spec,
-            account=self.name,
-            template=self.template,
-            utm=self.utm,
-            language=self.language,
-        )
-        text = render_text(item, spec, limit=MAX_GRAPHEMES, length=post_length)
-        image = item.image if self._attaches(item.image) else None
-        extra = {
-            "length": f"{graphemes(text)}/{MAX_GRAPHEMES} graphemes, "
-            f"{utf8_length(text)}/{MAX_BYTES} bytes",
-            "embed": "link card" if self.card else ("image" if image else "none"),
-        }
-        if self.card:
-            extra["card"] = item.title or item.link
-        return Post(
-            account=self.name,
-            text=text,
-            link=item.link,
-            language=language,
-            title=item.title,
-            summary=item.summary,
-            image=image,
-            extra=extra,
-        )
-
     def publish(self, post: Post, *, key: str) -> Receipt:
+        from atproto import models
+
         rkey = record_key(key)
         with self._lock:
             did = self._logged_in()
@@ -308,6 +301,8 @@ class BlueskyPublisher:
     # -- session ---------------------------------------------------------------
 
     def _session_changed(self, event: SessionEvent, session: Session) -> None:
+        from atproto import SessionEvent
+
         self._did = session.did
         if self._state is not None and event in (SessionEvent.CREATE, SessionEvent.REFRESH):
             self._state.set(
@@ -319,6 +314,9 @@ class BlueskyPublisher:
 
     def _logged_in(self) -> str:
         """The account's DID, logging in first when there is no session yet."""
+        from atproto import Session
+        from atproto_core.exceptions import AtProtocolError  # type: ignore[import-untyped]
+
         if self._did is not None:
             return self._did
         stored = self._stored_session()
@@ -354,6 +352,9 @@ class BlueskyPublisher:
         return None
 
     def _login(self) -> str:
+        import httpx
+        from atproto_core.exceptions import AtProtocolError
+
         self._did = None
         self._api.update_base_url(self.api_url)
         try:
@@ -376,6 +377,9 @@ class BlueskyPublisher:
     def _call(self, doing: str, call: Callable[[], T]) -> T:
         """``call()`` with errors translated; a session the server no longer accepts
         (expired, revoked) is replaced by one fresh login, and the call made again."""
+        import httpx
+        from atproto_core.exceptions import AtProtocolError
+
         try:
             return call()
         except (AtProtocolError, httpx.HTTPError) as e:
@@ -391,6 +395,9 @@ class BlueskyPublisher:
     # -- records and blobs -----------------------------------------------------
 
     def _get(self, rkey: str) -> Receipt | None:
+        from atproto import models
+        from atproto_client.exceptions import RequestErrorBase
+
         did = self._logged_in()
         params = models.ComAtprotoRepoGetRecord.Params(repo=did, collection=COLLECTION, rkey=rkey)
         try:
@@ -415,14 +422,9 @@ class BlueskyPublisher:
         # The DID, not the handle: the URL keeps working when the handle changes.
         return Receipt(remote_id=uri, url=f"{WEB}/profile/{self._did}/post/{rkey}")
 
-    def _attaches(self, image: Image | None) -> bool:
-        if image is None or self.images == "never":
-            return False
-        if self.card or self.images == "always":
-            return True  # a card's thumbnail needs no alt text: the card's title says it
-        return bool(image.alt and image.alt.strip())
-
     def _embed(self, post: Post) -> Any:
+        from atproto import models
+
         blob = self._upload(post.image) if post.image is not None else None
         if self.card:
             summary = shorten(post.summary, lambda s: graphemes(s) <= MAX_CARD_GRAPHEMES)
@@ -490,10 +492,17 @@ class BlueskyPublisher:
 
     def _error(self, e: Exception, doing: str) -> PublishError:
         """The error tree's reading of an SDK or transport error; never shows a secret."""
+        import httpx
+        from atproto_client.exceptions import (
+            LoginRequiredError,
+            RateLimitExceededError,
+            RequestErrorBase,
+        )
+
         host = self._host
         if isinstance(e, httpx.HTTPError):
-            return UnavailableError(
-                self.name, f"{host} could not be reached to {doing}: {type(e).__name__}"
+            return _http.transport_error(
+                self.name, e, what=f"{host} could not be reached to {doing}"
             )
         if isinstance(e, LoginRequiredError):
             return AuthError(self.name, f"not logged in to {host} (to {doing})")
@@ -503,9 +512,10 @@ class BlueskyPublisher:
             )
         response = e.response
         if response is None:  # a transport failure: timeout, connection refused or dropped
-            cause = e.__cause__ or e.__context__
-            what = "timed out" if "Timeout" in type(cause).__name__ else type(cause).__name__
-            return UnavailableError(self.name, f"{host} could not be reached to {doing}: {what}")
+            cause = e.__cause__ or e.__context__ or e
+            return _http.transport_error(
+                self.name, cause, what=f"{host} could not be reached to {doing}"
+            )
         status = response.status_code
         name = _error_name(e)
         said = self._scrub(_error_message(e))
@@ -534,9 +544,11 @@ class BlueskyPublisher:
                 f"{host} does not serve the AT Protocol here (HTTP {status}) while trying to "
                 f"{doing}: check api_url ({self.api_url})",
             )
-        if status >= 500 or status in (408, 409, 413):
+        if status in (409, 413):  # a conflict or a busy PDS: worth another try
             return UnavailableError(self.name, f"{host} failed to {doing} ({detail})")
-        return RejectedError(self.name, f"{host} refused to {doing} ({detail})")
+        if status == 408 or status >= 500:
+            return _http.status_error(self.name, status, f"{host} failed to {doing} ({detail})")
+        return _http.status_error(self.name, status, f"{host} refused to {doing} ({detail})")
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._password, "[redacted]")
@@ -561,6 +573,9 @@ def _error_message(e: RequestErrorBase) -> str:
 
 def _session_refused(e: Exception) -> bool:
     """Whether the server refused the session itself (not the request)."""
+    from atproto_client.exceptions import BadRequestError, LoginRequiredError, UnauthorizedError
+    from atproto_server.exceptions import InvalidTokenError  # type: ignore[import-untyped]
+
     if isinstance(e, LoginRequiredError | InvalidTokenError):
         return True
     if not isinstance(e, UnauthorizedError | BadRequestError) or e.response is None:
@@ -575,6 +590,8 @@ def _session_refused(e: Exception) -> bool:
 
 
 def _retry_after(e: RequestErrorBase) -> float | None:
+    from atproto_client.exceptions import RateLimitExceededError
+
     if isinstance(e, RateLimitExceededError):
         if e.retry_after is not None:
             return float(e.retry_after)

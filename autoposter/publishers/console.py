@@ -6,36 +6,35 @@ import sys
 import threading
 from typing import ClassVar
 
-from autoposter.render import render_text
-from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
+from autoposter.publishers._base import PublisherBase, Writer
+from autoposter.types import AccountInfo, Post, Receipt
 
 
-class ConsolePublisher:
-    """Writes each post to standard output, framed, as it would appear on a network."""
+class ConsoleWriter(Writer):
+    """Posts of at most ``limit`` characters, written as the feed says."""
 
     kind: ClassVar[str] = "console"
-    # A crash mid-print cannot be checked afterwards.
-    can_find: ClassVar[bool] = False
 
     def __init__(self, *, name: str, limit: int = 500) -> None:
         if limit < 50:
             raise ValueError("limit must be at least 50 characters")
+        super().__init__(name=name)
+        self.limit = limit
+
+
+class ConsolePublisher(PublisherBase):
+    """Writes each post to standard output, framed, as it would appear on a network."""
+
+    kind: ClassVar[str] = "console"
+    writer_type: ClassVar[type[Writer]] = ConsoleWriter
+    # A crash mid-print cannot be checked afterwards.
+    can_find: ClassVar[bool] = False
+
+    def __init__(self, *, name: str, limit: int = 500) -> None:
+        self.writer = ConsoleWriter(name=name, limit=limit)
         self.name = name
         self.limit = limit
         self._lock = threading.Lock()
-
-    def render(self, item: Item, spec: PostSpec) -> Post:
-        text = render_text(item, spec, limit=self.limit)
-        return Post(
-            account=self.name,
-            text=text,
-            link=item.link,
-            language=item.language or spec.language,
-            title=item.title,
-            summary=item.summary,
-            image=item.image,
-            extra={"length": f"{len(text)}/{self.limit}"},
-        )
 
     def publish(self, post: Post, *, key: str) -> Receipt:
         stream = sys.stdout

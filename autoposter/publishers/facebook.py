@@ -24,10 +24,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
-
-import facebook
-import requests
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from autoposter import logs
 from autoposter.errors import (
@@ -37,9 +34,12 @@ from autoposter.errors import (
     RejectedError,
     UnavailableError,
 )
-from autoposter.publishers import _media
-from autoposter.render import render_text
-from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
+from autoposter.publishers import _http, _media
+from autoposter.publishers._base import PublisherBase, Writer, extended
+from autoposter.types import AccountInfo, Post, PostSpec, Receipt
+
+if TYPE_CHECKING:
+    import requests
 
 API_URL = "https://graph.facebook.com"
 GRAPH_VERSION = "v21.0"
@@ -64,39 +64,51 @@ class _HttpError(Exception):
         self.headers = headers
 
 
-class _GraphSession(requests.Session):
-    """Sends what facebook-sdk meant for ``FACEBOOK_GRAPH_URL`` to ``base``, with a timeout,
-    and raises ``_HttpError`` on an error status before facebook-sdk reads the body."""
+def _graph_session(base: str, timeout: float) -> requests.Session:
+    """A requests session that sends what facebook-sdk meant for ``FACEBOOK_GRAPH_URL``
+    to ``base``, with a timeout, and raises ``_HttpError`` on an error status before
+    facebook-sdk reads the body. (Defined here: requests is imported by the client only.)"""
+    import facebook
+    import requests
 
-    def __init__(self, base: str, timeout: float) -> None:
-        super().__init__()
-        self.base = base.rstrip("/") + "/"
-        self.timeout = timeout
+    class GraphSession(requests.Session):
+        def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+            origin = facebook.FACEBOOK_GRAPH_URL  # read at call time, as facebook-sdk does
+            if isinstance(url, str) and url.startswith(origin):
+                url = base.rstrip("/") + "/" + url[len(origin) :]
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = timeout
+            response = super().request(method, url, *args, **kwargs)
+            content_type = response.headers.get("content-type", "")
+            if response.status_code >= 400 or "json" not in content_type:
+                body = _http.json_object(response)
+                error = body.get("error")
+                raise _HttpError(
+                    response.status_code,
+                    error if isinstance(error, Mapping) else {},
+                    dict(response.headers),
+                )
+            return response
 
-    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        origin = facebook.FACEBOOK_GRAPH_URL  # read at call time, as facebook-sdk does
-        if isinstance(url, str) and url.startswith(origin):
-            url = self.base + url[len(origin) :]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        response = super().request(method, url, *args, **kwargs)
-        content_type = response.headers.get("content-type", "")
-        if response.status_code >= 400 or "json" not in content_type:
-            error: Mapping[str, Any] = {}
-            try:
-                body = response.json()
-                if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-                    error = body["error"]
-            except ValueError:
-                pass
-            raise _HttpError(response.status_code, error, dict(response.headers))
-        return response
+    return GraphSession()
 
 
-class FacebookPublisher:
+class FacebookWriter(Writer):
+    """Link posts of at most 63,206 characters; Facebook draws the card from the page."""
+
+    kind: ClassVar[str] = "facebook"
+    limit = LIMIT
+
+    def finish(self, post: Post, spec: PostSpec) -> Post:
+        # The image is kept for previews: Facebook builds the card from the page's og:image.
+        return extended(post, card="built by Facebook from the page")
+
+
+class FacebookPublisher(PublisherBase):
     """A Facebook Page, posting with a Page access token."""
 
     kind: ClassVar[str] = "facebook"
+    writer_type: ClassVar[type[Writer]] = FacebookWriter
 
     def __init__(
         self,
@@ -111,6 +123,9 @@ class FacebookPublisher:
         template: str | None = None,
         utm: bool = False,
     ) -> None:
+        import facebook
+
+        self.writer = FacebookWriter(name=name, language=language, template=template, utm=utm)
         self.name = name
         self.page_id = str(page_id).strip()
         if not self.page_id.isdigit():
@@ -124,39 +139,13 @@ class FacebookPublisher:
         self.graph_version = version
         self.api_url = _media.base_url(api_url)
         self.timeout = _media.seconds(timeout)
-        self.language = language
-        self.template = _media.template(template)
-        self.utm = _media.flag(utm, "utm")
-        self._session = _GraphSession(self.api_url, self.timeout)
+        self._session = _graph_session(self.api_url, self.timeout)
         self._graph = facebook.GraphAPI(
             access_token=self._token, timeout=self.timeout, session=self._session
         )
         # facebook-sdk's constructor only accepts versions up to 3.1.
         self._graph.version = self.graph_version
         self._lock = threading.Lock()
-
-    # -- render ------------------------------------------------------------------------
-
-    def render(self, item: Item, spec: PostSpec) -> Post:
-        item, spec, language = _media.prepare(
-            item,
-            spec,
-            account=self.name,
-            template=self.template,
-            utm=self.utm,
-            language=self.language,
-        )
-        text = render_text(item, spec, limit=LIMIT)
-        return Post(
-            account=self.name,
-            text=text,
-            link=item.link,
-            language=language,
-            title=item.title,
-            summary=item.summary,
-            image=item.image,  # Facebook builds the card from the page's own og:image
-            extra={"length": f"{len(text)}/{LIMIT}", "card": "built by Facebook from the page"},
-        )
 
     # -- publish -----------------------------------------------------------------------
 
@@ -223,6 +212,9 @@ class FacebookPublisher:
     # -- errors ------------------------------------------------------------------------
 
     def _call(self, fn: Callable[[], _T]) -> _T:
+        import facebook
+        import requests
+
         try:
             return fn()
         except _HttpError as e:
@@ -233,9 +225,7 @@ class FacebookPublisher:
             raise self._translate(error or {"message": str(e)}, None, {}) from None
         except requests.RequestException as e:
             # The exception's text names the URL, whose query carries the token on reads.
-            raise UnavailableError(
-                self.name, f"cannot reach the Graph API ({type(e).__name__})"
-            ) from None
+            raise _http.transport_error(self.name, e, what="cannot reach the Graph API") from None
 
     def _translate(
         self, error: Mapping[str, Any], status: int | None, headers: Mapping[str, str]
@@ -246,16 +236,20 @@ class FacebookPublisher:
         said = f"(HTTP {status}, code {code}): {message}" if status else f"(code {code}): {message}"
         if code == DUPLICATE_CODE:
             return _Duplicate()
-        if code in AUTH_CODES or status == 401:
+        # The Graph error code says more than the status; the status decides without one.
+        if code in AUTH_CODES:
             return AuthError(self.name, f"Facebook refused the Page token {said}")
-        if code in RATE_CODES or status == 429:
+        if code in RATE_CODES:
             return RateLimitedError(
                 self.name, f"Facebook rate limit {said}", retry_after=_regain_after(headers)
             )
-        unclear = code is None and (status is None or status < 400)  # no error object
-        if code in TRANSIENT_CODES or unclear or (status or 0) >= 500:
+        if code in TRANSIENT_CODES or (code is None and (status is None or status < 400)):
             return UnavailableError(self.name, f"Facebook failed on its side {said}")
-        return RejectedError(self.name, f"Facebook refused the post {said}")
+        if status is None or (status < 500 and status not in (401, 429) and code is not None):
+            return RejectedError(self.name, f"Facebook refused the post {said}")
+        return _http.status_error(
+            self.name, status, f"Facebook answered {said}", retry_after=_regain_after(headers)
+        )
 
 
 class _Duplicate(PublishError):

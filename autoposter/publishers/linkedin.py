@@ -31,23 +31,20 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-import httpx
 import twitter_text
 
 from autoposter import logs
-from autoposter.errors import (
-    AuthError,
-    PublishError,
-    RateLimitedError,
-    RejectedError,
-    UnavailableError,
-)
-from autoposter.publishers import _media
-from autoposter.render import hashtags, render_text, shorten
+from autoposter.errors import AuthError, PublishError, RejectedError, UnavailableError
+from autoposter.publishers import _http, _media
+from autoposter.publishers._base import PublisherBase, Writer, extended
+from autoposter.render import hashtags, shorten
 from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
+
+if TYPE_CHECKING:
+    import httpx
 
 API_URL = "https://api.linkedin.com"
 LINKEDIN_VERSION = "202511"
@@ -109,10 +106,37 @@ def _expiry(value: object) -> date | None:
     raise ValueError("token_expires: expected a date such as 2026-12-31")
 
 
-class LinkedInPublisher:
+class LinkedInWriter(Writer):
+    """Little-text commentaries of at most 3,000 characters, escaped, with an article card."""
+
+    kind: ClassVar[str] = "linkedin"
+    limit = LIMIT
+
+    def adapt(self, item: Item, spec: PostSpec) -> Item:
+        return dataclasses.replace(item, link=safe_url(item.link))
+
+    def counter(self, item: Item, spec: PostSpec) -> Callable[[str], int]:
+        tags = _tags(spec)
+        return lambda s: len(little(s, tags))
+
+    def finish(self, post: Post, spec: PostSpec) -> Post:
+        title = shorten(post.title, lambda t: len(t) <= TITLE_MAX) or post.title[:TITLE_MAX]
+        description = shorten(post.summary, lambda t: len(t) <= DESCRIPTION_MAX)
+        shortened = dataclasses.replace(post, title=title, summary=description)
+        return extended(
+            shortened, commentary=little(post.text, _tags(spec)), card=f"article: {title}"
+        )
+
+
+def _tags(spec: PostSpec) -> frozenset[str]:
+    return frozenset(hashtags(spec.hashtags).split())
+
+
+class LinkedInPublisher(PublisherBase):
     """An organization page on LinkedIn, posting as the organization."""
 
     kind: ClassVar[str] = "linkedin"
+    writer_type: ClassVar[type[Writer]] = LinkedInWriter
 
     def __init__(
         self,
@@ -128,6 +152,9 @@ class LinkedInPublisher:
         template: str | None = None,
         utm: bool = False,
     ) -> None:
+        import httpx
+
+        self.writer = LinkedInWriter(name=name, language=language, template=template, utm=utm)
         self.name = name
         organization = str(organization_id).strip().removeprefix("urn:li:organization:")
         if not organization.isdigit():
@@ -140,9 +167,6 @@ class LinkedInPublisher:
             raise ValueError("linkedin_version: expected a version such as 202511 (YYYYMM)")
         self.api_url = _media.base_url(api_url)
         self.timeout = _media.seconds(timeout)
-        self.language = language
-        self.template = _media.template(template)
-        self.utm = _media.flag(utm, "utm")
         self._http = httpx.Client(
             base_url=self.api_url,
             timeout=self.timeout,
@@ -155,37 +179,6 @@ class LinkedInPublisher:
         )
         self._lock = threading.Lock()
         self.today: Callable[[], date] = lambda: datetime.now(UTC).date()
-
-    # -- render ------------------------------------------------------------------------
-
-    def render(self, item: Item, spec: PostSpec) -> Post:
-        item, spec, language = _media.prepare(
-            item,
-            spec,
-            account=self.name,
-            template=self.template,
-            utm=self.utm,
-            language=self.language,
-        )
-        item = dataclasses.replace(item, link=safe_url(item.link))
-        tags = frozenset(hashtags(spec.hashtags).split())
-        text = render_text(item, spec, limit=LIMIT, length=lambda s: len(little(s, tags)))
-        title = shorten(item.title, lambda t: len(t) <= TITLE_MAX) or item.title[:TITLE_MAX]
-        description = shorten(item.summary, lambda t: len(t) <= DESCRIPTION_MAX)
-        return Post(
-            account=self.name,
-            text=text,
-            link=item.link,
-            language=language,
-            title=title,
-            summary=description,
-            image=item.image,
-            extra={
-                "commentary": little(text, tags),
-                "length": f"{len(little(text, tags))}/{LIMIT}",
-                "card": f"article: {title}",
-            },
-        )
 
     # -- publish -----------------------------------------------------------------------
 
@@ -227,7 +220,7 @@ class LinkedInPublisher:
                 f"/rest/posts?author={quote(self.author, safe='')}&q=author&count={FIND_COUNT}",
                 headers={"X-RestLi-Method": "FINDER"},
             )
-        elements = _json(response).get("elements")
+        elements = _http.json_object(response).get("elements")
         for element in elements if isinstance(elements, list) else []:
             if not isinstance(element, Mapping):
                 continue
@@ -250,7 +243,7 @@ class LinkedInPublisher:
         with self._lock:
             try:
                 response = self._send("GET", f"/rest/organizations/{self.author.split(':')[-1]}")
-                name = str(_json(response).get("localizedName") or name)
+                name = str(_http.json_object(response).get("localizedName") or name)
             except AuthError:
                 raise
             except RejectedError as e:
@@ -282,16 +275,16 @@ class LinkedInPublisher:
             )
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as e:
-            raise UnavailableError(
-                self.name, f"cannot reach LinkedIn ({type(e).__name__})"
-            ) from None
+            raise _http.transport_error(self.name, e, what="cannot reach LinkedIn") from None
         status = response.status_code
         if status < 400:
             return response
-        data = _json(response)
+        data = _http.json_object(response)
         message = logs.redact(
             str(data.get("message") or response.reason_phrase or "no details"), [self._token]
         )[:500]
@@ -299,21 +292,28 @@ class LinkedInPublisher:
         duplicate = _DUPLICATE.search(message)
         if status == 422 and duplicate:
             raise _Duplicate(duplicate.group(1))
-        if status == 401:
-            raise AuthError(self.name, f"LinkedIn refused the access token {said}")
-        if status == 403:
+        if status == 426:
+            # The Linkedin-Version is past its year of support: the integration is out
+            # of date, not this post.
             raise AuthError(
                 self.name,
-                f"LinkedIn refused this action {said}; the token needs w_organization_social "
-                "(and r_organization_social to look posts up), granted by a page admin",
+                f"LinkedIn no longer accepts linkedin_version {self.linkedin_version} {said}; "
+                "set a current one (YYYYMM)",
             )
-        if status == 429:
-            raise RateLimitedError(
-                self.name, f"LinkedIn rate limit {said}", retry_after=_retry_after(response)
+        hint = {
+            401: "LinkedIn refused the access token",
+            403: "LinkedIn refused this action",
+            429: "LinkedIn rate limit",
+        }.get(status, "LinkedIn failed on its side" if status >= 500 else "LinkedIn refused")
+        message = f"{hint} {said}"
+        if status == 403:
+            message += (
+                "; the token needs w_organization_social (and r_organization_social to look "
+                "posts up), granted by a page admin"
             )
-        if status >= 500:
-            raise UnavailableError(self.name, f"LinkedIn failed on its side {said}")
-        raise RejectedError(self.name, f"LinkedIn refused the post {said}")
+        raise _http.status_error(
+            self.name, status, message, retry_after=_http.retry_after(response.headers)
+        )
 
 
 class _Duplicate(PublishError):
@@ -324,16 +324,3 @@ class _Duplicate(PublishError):
 
 def post_url(urn: str) -> str:
     return f"https://www.linkedin.com/feed/update/{urn}"
-
-
-def _json(response: httpx.Response) -> Mapping[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, Mapping) else {}
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None

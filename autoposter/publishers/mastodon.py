@@ -43,50 +43,36 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from mastodon import (
-    Mastodon,
-    MastodonAPIError,
-    MastodonError,
-    MastodonNetworkError,
-    MastodonRatelimitError,
-)
-
 from autoposter import logs
-from autoposter.errors import (
-    AuthError,
-    PublishError,
-    RateLimitedError,
-    RejectedError,
-    UnavailableError,
-)
+from autoposter.errors import AuthError, PublishError, RateLimitedError, UnavailableError
+from autoposter.publishers import _http
+from autoposter.publishers._base import PublisherBase, Writer, extended, image_policy, with_policy
 from autoposter.publishers._media import (
     USER_AGENT,
     MediaError,
     base_url,
     choice,
     download_image,
-    flag,
-    prepare,
     seconds,
     secret,
 )
-from autoposter.publishers._media import template as checked_template
 from autoposter.publishers._text import graphemes
-from autoposter.render import render_text, shorten
-from autoposter.types import AccountInfo, Image, Item, Post, PostSpec, Receipt
+from autoposter.render import shorten
+from autoposter.types import AccountInfo, AccountStore, Image, Item, Post, PostSpec, Receipt
 
 if TYPE_CHECKING:
-    from autoposter.storage import AccountState
+    from mastodon import MastodonAPIError, MastodonError
 
-__all__ = ["MastodonPublisher", "mastodon_language", "status_length"]
+__all__ = ["MastodonPublisher", "MastodonWriter", "mastodon_language", "status_length"]
+
+T = TypeVar("T")
 
 DEFAULT_LIMIT: Final = 500
 URL_CHARS: Final = 23
 VISIBILITIES: Final = ("public", "unlisted", "private")
-IMAGE_POLICIES: Final = ("with_alt", "always", "never")
 MAX_IMAGE_BYTES: Final = 8_000_000  # under every instance's limit (Mastodon 3: 10 MB, 4: 16 MB)
 MAX_DESCRIPTION: Final = 1500  # characters of alt text (MediaAttachment::MAX_DESCRIPTION_LENGTH)
 RECENT_STATUSES: Final = 40
@@ -152,11 +138,76 @@ def mastodon_language(tag: str | None) -> str | None:
     return primary if primary.isascii() and primary.isalpha() and 2 <= len(primary) <= 3 else None
 
 
-class MastodonPublisher:
+class MastodonWriter(Writer):
+    """Statuses within the instance's limit, counted as the server counts them.
+
+    The limit is the configured one, else the instance's once the client has
+    learned it (``learn``), else 500.
+    """
+
+    kind: ClassVar[str] = "mastodon"
+    limit: int
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        language: str | None = None,
+        template: str | None = None,
+        visibility: str = "public",
+        spoiler_text: str = "",
+        utm: bool = False,
+        images: str = "with_alt",
+        limit: int | None = None,
+    ) -> None:
+        if language is not None and not (
+            isinstance(language, str) and _LANGUAGE.fullmatch(language)
+        ):
+            raise ValueError(f"language: expected a code such as fr or pt-BR, got {language!r}")
+        super().__init__(name=name, language=language, template=template, utm=utm)
+        self.visibility = choice(visibility, "visibility", VISIBILITIES)
+        if not isinstance(spoiler_text, str):
+            raise ValueError("spoiler_text: expected a text")
+        self.spoiler_text = spoiler_text.strip()
+        self.images = image_policy(images)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise ValueError(f"limit: expected a number of characters, got {limit!r}")
+        if limit is not None and limit < 100:
+            raise ValueError("limit: must be at least 100 characters")
+        self.configured_limit = limit
+        self.instance_limit: int | None = None
+        self.url_chars = URL_CHARS
+        self.limit = limit or DEFAULT_LIMIT
+
+    def learn(self, limit: int, url_chars: int) -> None:
+        """The instance's own limit and URL length, once known."""
+        self.instance_limit, self.url_chars = limit, url_chars
+        self.limit = self.configured_limit or limit
+
+    def length(self, text: str, link: str) -> int:
+        return status_length(
+            text, spoiler_text=self.spoiler_text, link=link, url_chars=self.url_chars
+        )
+
+    def counter(self, item: Item, spec: PostSpec) -> Callable[[str], int]:
+        return lambda text: self.length(text, item.link)
+
+    def image(self, image: Image | None) -> Image | None:
+        return with_policy(image, self.images)
+
+    def finish(self, post: Post, spec: PostSpec) -> Post:
+        extra = {"visibility": self.visibility}
+        if self.spoiler_text:
+            extra["spoiler_text"] = self.spoiler_text
+        return extended(post, **extra)
+
+
+class MastodonPublisher(PublisherBase):
     """One Mastodon account; see the module documentation for its options."""
 
     kind: ClassVar[str] = "mastodon"
-    can_find: ClassVar[bool] = True
+    writer_type: ClassVar[type[Writer]] = MastodonWriter
+    writer: MastodonWriter
 
     def __init__(
         self,
@@ -173,34 +224,29 @@ class MastodonPublisher:
         images: str = "with_alt",
         limit: int | None = None,
     ) -> None:
+        from mastodon import Mastodon
+
+        self.writer = MastodonWriter(
+            name=name,
+            language=language,
+            template=template,
+            visibility=visibility,
+            spoiler_text=spoiler_text,
+            utm=utm,
+            images=images,
+            limit=limit,
+        )
         self.name = name
         self.api_url = base_url(api_url)
         self._token = secret(access_token, "access_token")
         self.timeout = seconds(timeout)
-        if language is not None and not (
-            isinstance(language, str) and _LANGUAGE.fullmatch(language)
-        ):
-            raise ValueError(f"language: expected a code such as fr or pt-BR, got {language!r}")
-        self.language = language
-        self.template = checked_template(template)
-        self.visibility = choice(visibility, "visibility", VISIBILITIES)
-        if not isinstance(spoiler_text, str):
-            raise ValueError("spoiler_text: expected a text")
-        self.spoiler_text = spoiler_text.strip()
-        self.utm = flag(utm, "utm")
-        # "with-alt", as the X publisher spells it, is accepted too.
-        spelled = images.replace("-", "_") if isinstance(images, str) else images
-        self.images = choice(spelled, "images", IMAGE_POLICIES)
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise ValueError(f"limit: expected a number of characters, got {limit!r}")
-        if limit is not None and limit < 100:
-            raise ValueError("limit: must be at least 100 characters")
+        self.visibility = self.writer.visibility
+        self.spoiler_text = self.writer.spoiler_text
+        self.images = self.writer.images
         self._configured_limit = limit
-        self._instance_limit: int | None = None
-        self._url_chars = URL_CHARS
         self._limit_asked_at: float | None = None
         self._account_id: str | None = None
-        self._state: AccountState | None = None
+        self._state: AccountStore | None = None
         self._lock = threading.RLock()
         # No request here: the version is assumed, and rate limits raise instead of sleeping.
         self._api = Mastodon(
@@ -218,7 +264,7 @@ class MastodonPublisher:
 
     # -- state -----------------------------------------------------------------
 
-    def attach_state(self, state: AccountState) -> None:
+    def attach_state(self, state: AccountStore) -> None:
         """Remember the instance's limit across restarts in the account's state."""
         self._state = state
         try:
@@ -228,46 +274,19 @@ class MastodonPublisher:
         if isinstance(saved, dict) and saved.get("api_url") == self.api_url:
             limit, url_chars = saved.get("max_characters"), saved.get("url_chars")
             if isinstance(limit, int) and isinstance(url_chars, int):
-                self._instance_limit, self._url_chars = limit, url_chars
+                self.writer.learn(limit, url_chars)
 
     @property
     def limit(self) -> int:
         """The limit ``render`` writes for: configured, else the instance's, else 500."""
-        return self._configured_limit or self._instance_limit or DEFAULT_LIMIT
+        return self.writer.limit
 
     # -- the protocol ----------------------------------------------------------
-
-    def render(self, item: Item, spec: PostSpec) -> Post:
-        item, spec, language = prepare(
-            item,
-            spec,
-            account=self.name,
-            template=self.template,
-            utm=self.utm,
-            language=self.language,
-        )
-        length = self._counter(item.link)
-        limit = self.limit
-        text = render_text(item, spec, limit=limit, length=length)
-        image = item.image if self._attaches(item.image) else None
-        extra = {"length": f"{length(text)}/{limit}", "visibility": self.visibility}
-        if self.spoiler_text:
-            extra["spoiler_text"] = self.spoiler_text
-        return Post(
-            account=self.name,
-            text=text,
-            link=item.link,
-            language=language,
-            title=item.title,
-            summary=item.summary,
-            image=image,
-            extra=extra,
-        )
 
     def publish(self, post: Post, *, key: str) -> Receipt:
         with self._lock:
             self._learn_limit()
-            counted = self._counter(post.link)(post.text)
+            counted = self.writer.length(post.text, post.link)
             if counted > self.limit:
                 raise UnavailableError(
                     self.name,
@@ -280,17 +299,17 @@ class MastodonPublisher:
                 media_id = self._upload(post.image)
                 if media_id is not None:
                     media_ids.append(media_id)
-            try:
-                status = self._api.status_post(
+            status = self._call(
+                "post",
+                lambda: self._api.status_post(
                     post.text,
                     visibility=self.visibility,
                     language=mastodon_language(post.language),
                     spoiler_text=self.spoiler_text or None,
                     media_ids=media_ids or None,
                     idempotency_key=key,
-                )
-            except MastodonError as e:
-                raise self._error(e, "post") from e
+                ),
+            )
             return _receipt(status)
 
     def find(self, post: Post, *, key: str) -> Receipt | None:
@@ -298,15 +317,18 @@ class MastodonPublisher:
 
         Raises PublishError when the account cannot be read (it cannot tell).
         """
+        doing = "read the account's recent posts"
         with self._lock:
-            try:
-                if self._account_id is None:
-                    self._account_id = str(self._api.account_verify_credentials()["id"])
-                statuses = self._api.account_statuses(
-                    self._account_id, exclude_reblogs=True, limit=RECENT_STATUSES
-                )
-            except MastodonError as e:
-                raise self._error(e, "read the account's recent posts") from e
+            if self._account_id is None:
+                me = self._call(doing, self._api.account_verify_credentials)
+                self._account_id = str(me["id"])
+            account_id = self._account_id
+            statuses = self._call(
+                doing,
+                lambda: self._api.account_statuses(
+                    account_id, exclude_reblogs=True, limit=RECENT_STATUSES
+                ),
+            )
             for status in statuses:
                 if _links_to(status, post.link):
                     return _receipt(status)
@@ -314,10 +336,7 @@ class MastodonPublisher:
 
     def check(self) -> AccountInfo:
         with self._lock:
-            try:
-                me = self._api.account_verify_credentials()
-            except MastodonError as e:
-                raise self._error(e, "verify the credentials") from e
+            me = self._call("verify the credentials", self._api.account_verify_credentials)
             self._account_id = str(me["id"])
             domain = self._learn_limit(force=True) or self._host
             details = {
@@ -339,36 +358,25 @@ class MastodonPublisher:
     def _host(self) -> str:
         return urlsplit(self.api_url).hostname or self.api_url
 
-    def _counter(self, link: str) -> Callable[[str], int]:
-        spoiler, url_chars = self.spoiler_text, self._url_chars
-        return lambda text: status_length(
-            text, spoiler_text=spoiler, link=link, url_chars=url_chars
-        )
-
-    def _attaches(self, image: Image | None) -> bool:
-        if image is None or self.images == "never":
-            return False
-        return self.images == "always" or bool(image.alt and image.alt.strip())
-
     def _learn_limit(self, *, force: bool = False) -> str | None:
         """Ask the instance its limit unless known; returns its domain when it answered."""
         if self._configured_limit is not None and not force:
             return None
         now = time.monotonic()
         asked = self._limit_asked_at
-        known = self._instance_limit is not None
+        known = self.writer.instance_limit is not None
         # Known already, or asked in vain not long ago.
         if not force and asked is not None and (known or now - asked < _LIMIT_RETRY_AFTER):
             return None
         self._limit_asked_at = now
         try:
-            instance = self._api.instance_v2()
-        except MastodonError as e:
+            instance = self._call("read the instance's limits", self._api.instance_v2)
+        except PublishError as error:
             logs.event(
                 "instance-limit-unknown",
                 level=logging.WARNING,
                 account=self.name,
-                error=self._error(e, "read the instance's limits").message,
+                error=error.message,
                 assumed=self.limit,
             )
             return None
@@ -376,17 +384,13 @@ class MastodonPublisher:
         limit = _get(statuses, "max_characters")
         url_chars = _get(statuses, "characters_reserved_per_url")
         if isinstance(limit, int) and limit > 0:
-            self._instance_limit = limit
-            self._url_chars = url_chars if isinstance(url_chars, int) else URL_CHARS
+            url_chars = url_chars if isinstance(url_chars, int) else URL_CHARS
+            self.writer.learn(limit, url_chars)
             if self._state is not None:
                 self._state.set(
                     _STATE_KEY,
                     json.dumps(
-                        {
-                            "api_url": self.api_url,
-                            "max_characters": limit,
-                            "url_chars": self._url_chars,
-                        }
+                        {"api_url": self.api_url, "max_characters": limit, "url_chars": url_chars}
                     ),
                 )
         domain = _get(instance, "domain")
@@ -402,7 +406,8 @@ class MastodonPublisher:
         alt = (image.alt or "").strip()
         if len(alt) > MAX_DESCRIPTION:
             alt = shorten(alt, lambda s: len(s) <= MAX_DESCRIPTION)
-        try:
+
+        def upload() -> Any:
             media = self._api.media_post(
                 io.BytesIO(picture.data),
                 mime_type=picture.content_type,
@@ -414,10 +419,13 @@ class MastodonPublisher:
                     break
                 time.sleep(1.0)
                 media = self._api.media(media["id"])
-        except MastodonError as e:
-            error = self._error(e, "upload the image")
-            if isinstance(error, AuthError):
-                raise error from e
+            return media
+
+        try:
+            media = self._call("upload the image", upload)
+        except AuthError:
+            raise
+        except PublishError as error:
             self._skip_image(image, error.message)
             return None
         if not media.get("url"):
@@ -434,8 +442,19 @@ class MastodonPublisher:
             reason=reason,
         )
 
+    def _call(self, doing: str, call: Callable[[], T]) -> T:
+        """``call()``, a Mastodon.py error translated into the error tree."""
+        from mastodon import MastodonError
+
+        try:
+            return call()
+        except MastodonError as e:
+            raise self._error(e, doing) from e
+
     def _error(self, e: MastodonError, doing: str) -> PublishError:
         """The error tree's reading of a Mastodon.py error; never shows the token."""
+        from mastodon import MastodonAPIError, MastodonNetworkError, MastodonRatelimitError
+
         host = self._host
         if isinstance(e, MastodonRatelimitError):
             reset = self._api.ratelimit_reset
@@ -446,38 +465,36 @@ class MastodonPublisher:
                 retry_after=retry_after,
             )
         if isinstance(e, MastodonNetworkError):
-            return UnavailableError(
-                self.name, self._scrub(f"{host} could not be reached to {doing}: {_cause(e)}")
+            # Mastodon.py raises this while handling the requests exception.
+            cause = e.__cause__ or e.__context__ or e
+            return _http.transport_error(
+                self.name, cause, what=f"{host} could not be reached to {doing}"
             )
         status, said = _status_of(e) if isinstance(e, MastodonAPIError) else (None, str(e))
         said = self._scrub(said)
-        if status == 401:
-            return AuthError(
-                self.name,
-                f"{host} refused the access token (HTTP 401{': ' + said if said else ''}); "
-                f"create a new one with the scopes {SCOPES}",
-            )
-        if status == 403:
-            return AuthError(
-                self.name,
-                f"{host} forbids this (HTTP 403{': ' + said if said else ''}) while trying to "
-                f"{doing}; the token needs the scopes {SCOPES}",
+        if status is None:
+            return UnavailableError(
+                self.name, f"{host} failed to {doing}: {said or type(e).__name__}"
             )
         if status in (404, 410):
+            # The instance or the account is not there: a configuration fault.
             return AuthError(
                 self.name,
                 f"{host} answered HTTP {status} while trying to {doing}: check api_url "
                 f"({self.api_url}) and that the account still exists",
             )
+        detail = f"HTTP {status}{': ' + said if said else ''}"
+        message = {
+            401: f"{host} refused the access token ({detail}); create a new one with the "
+            f"scopes {SCOPES}",
+            403: f"{host} forbids this ({detail}) while trying to {doing}; the token needs "
+            f"the scopes {SCOPES}",
+            429: f"{host} asks to slow down (HTTP 429)",
+        }.get(status, f"{host} failed to {doing} ({detail})" if status >= 500 else "")
         if status == 422:
-            return RejectedError(self.name, f"{host} refused to {doing}: {said or 'HTTP 422'}")
-        if status == 429:
-            return RateLimitedError(self.name, f"{host} asks to slow down (HTTP 429)")
-        if status is None or status >= 500:
-            detail = f"HTTP {status}" if status else said or type(e).__name__
-            return UnavailableError(self.name, f"{host} failed to {doing}: {detail}")
-        return RejectedError(
-            self.name, f"{host} refused to {doing} (HTTP {status}{': ' + said if said else ''})"
+            message = f"{host} refused to {doing}: {said or 'HTTP 422'}"
+        return _http.status_error(
+            self.name, status, message or f"{host} refused to {doing} ({detail})"
         )
 
     def _scrub(self, text: str) -> str:
@@ -505,16 +522,6 @@ def _status_of(e: MastodonAPIError) -> tuple[int | None, str]:
     if status is None and args:
         said = str(args[0])
     return status, said[:300]
-
-
-def _cause(e: MastodonNetworkError) -> str:
-    """The transport's own reason, short: "Read timed out", "Connection refused"..."""
-    context = e.__context__
-    text = str(context or e)
-    for marker in ("Read timed out", "Connection refused", "timed out", "Connection aborted"):
-        if marker in text:
-            return marker
-    return type(context).__name__ if context is not None else "network error"
 
 
 def _same_url(a: str, b: str) -> bool:

@@ -21,15 +21,13 @@ import dataclasses
 import html
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from autoposter import logs
-from autoposter.errors import AuthError, RateLimitedError, RejectedError, UnavailableError
-from autoposter.publishers import _media
-from autoposter.render import render_text
+from autoposter.errors import AuthError, RateLimitedError, UnavailableError
+from autoposter.publishers import _http, _media
+from autoposter.publishers._base import PublisherBase, Writer, extended
 from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
 
 API_URL = "https://api.telegram.org"
@@ -60,10 +58,33 @@ def to_html(marked: str) -> str:
     return escaped.replace(_OPEN, "<b>").replace(_CLOSE, "</b>")
 
 
-class TelegramPublisher:
+class TelegramWriter(Writer):
+    """HTML messages of at most 4,096 visible characters, the title in bold."""
+
+    kind: ClassVar[str] = "telegram"
+    limit = LIMIT
+
+    def adapt(self, item: Item, spec: PostSpec) -> Item:
+        title, summary = _MARKS.sub("", item.title), _MARKS.sub("", item.summary)
+        marked = f"{_OPEN}{title}{_CLOSE}" if title else ""
+        return dataclasses.replace(item, title=marked, summary=summary)
+
+    def counter(self, item: Item, spec: PostSpec) -> Callable[[str], int]:
+        return visible_length
+
+    def finish(self, post: Post, spec: PostSpec) -> Post:
+        marked = post.text
+        plain = dataclasses.replace(
+            post, text=_MARKS.sub("", marked), title=_MARKS.sub("", post.title)
+        )
+        return extended(plain, html=to_html(marked))
+
+
+class TelegramPublisher(PublisherBase):
     """A Telegram channel (or group) the bot is an administrator of."""
 
     kind: ClassVar[str] = "telegram"
+    writer_type: ClassVar[type[Writer]] = TelegramWriter
     # No way to ask whether a post exists: the delivery engine never retries blindly.
     can_find: ClassVar[bool] = False
 
@@ -81,6 +102,9 @@ class TelegramPublisher:
         template: str | None = None,
         utm: bool = False,
     ) -> None:
+        import httpx
+
+        self.writer = TelegramWriter(name=name, language=language, template=template, utm=utm)
         self.name = name
         token = _media.secret(bot_token, "bot_token")
         if not _TOKEN.fullmatch(token):
@@ -96,40 +120,8 @@ class TelegramPublisher:
         self.link_preview = _media.flag(link_preview, "link_preview")
         self.api_url = _media.base_url(api_url)
         self.timeout = _media.seconds(timeout)
-        self.language = language
-        self.template = _media.template(template)
-        self.utm = _media.flag(utm, "utm")
         self._http = httpx.Client(timeout=self.timeout, headers={"User-Agent": _media.USER_AGENT})
         self._lock = threading.Lock()
-
-    # -- render ------------------------------------------------------------------------
-
-    def render(self, item: Item, spec: PostSpec) -> Post:
-        item, spec, language = _media.prepare(
-            item,
-            spec,
-            account=self.name,
-            template=self.template,
-            utm=self.utm,
-            language=self.language,
-        )
-        clean = dataclasses.replace(
-            item, title=_MARKS.sub("", item.title), summary=_MARKS.sub("", item.summary)
-        )
-        marked = dataclasses.replace(
-            clean, title=f"{_OPEN}{clean.title}{_CLOSE}" if clean.title else ""
-        )
-        text = render_text(marked, spec, limit=LIMIT, length=visible_length)
-        return Post(
-            account=self.name,
-            text=_MARKS.sub("", text),
-            link=item.link,
-            language=language,
-            title=clean.title,
-            summary=clean.summary,
-            image=item.image,
-            extra={"html": to_html(text), "length": f"{visible_length(text)}/{LIMIT}"},
-        )
 
     # -- publish -----------------------------------------------------------------------
 
@@ -177,28 +169,20 @@ class TelegramPublisher:
     # -- errors ------------------------------------------------------------------------
 
     def _call(self, method: str, body: Mapping[str, Any]) -> Any:
+        import httpx
+
         url = f"{self.api_url}/bot{self._token}/{method}"
-        failure = ""
-        arrived = True
+        failure: UnavailableError | None = None
         try:
             response = self._http.post(url, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout):
-            # The request never left: retrying cannot post twice.
-            failure, arrived = "cannot connect", False
-        except httpx.TimeoutException:
-            failure = "timed out"
         except httpx.HTTPError as e:
             # Never str(e): httpx names the URL, and the URL holds the token.
-            failure = f"cannot reach Telegram ({type(e).__name__})"
-        if failure:
+            failure = _http.transport_error(self.name, e, what=f"Telegram {method}")
+        if failure is not None:
             # Raised outside the except block: the httpx exception is not even its context.
-            raise UnavailableError(self.name, f"Telegram {method}: {failure}", maybe_posted=arrived)
+            raise failure
         status = response.status_code
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        data = data if isinstance(data, Mapping) else {}
+        data = _http.json_object(response)
         if status == 200 and data.get("ok") is True:
             return data.get("result")
         description = logs.redact(
@@ -210,6 +194,7 @@ class TelegramPublisher:
         if status == 403:
             raise AuthError(self.name, f"{said}; make the bot an administrator of {self.chat_id}")
         if status == 429:
+            # Telegram says how long in its body, not in Retry-After.
             parameters = data.get("parameters")
             wait = parameters.get("retry_after") if isinstance(parameters, Mapping) else None
             raise RateLimitedError(
@@ -217,8 +202,8 @@ class TelegramPublisher:
                 said,
                 retry_after=float(wait) if isinstance(wait, int | float) else None,
             )
-        if status >= 500 or status == 200:
+        if status == 200:  # an answer without "ok": Telegram's side failed
             raise UnavailableError(self.name, said)
         if status == 400 and "chat not found" in description.lower():
             raise AuthError(self.name, f"{said}; check chat_id and that the bot is in the chat")
-        raise RejectedError(self.name, said)
+        raise _http.status_error(self.name, status, said)

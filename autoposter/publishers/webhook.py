@@ -26,17 +26,17 @@ import re
 import string
 import threading
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from autoposter import logs
-from autoposter.errors import AuthError, RateLimitedError, RejectedError, UnavailableError
-from autoposter.publishers import _media
-from autoposter.render import render_text
-from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
+from autoposter.errors import AuthError, RejectedError, UnavailableError
+from autoposter.publishers import _http, _media
+from autoposter.publishers._base import PublisherBase, Writer, extended
+from autoposter.types import AccountInfo, Post, PostSpec, Receipt
+
+if TYPE_CHECKING:
+    import httpx
 
 FIELDS = (
     "text",
@@ -90,10 +90,38 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookPublisher:
+def _limit(value: object) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 50):
+        raise ValueError("limit: expected a number of characters, at least 50")
+    return value
+
+
+class WebhookWriter(Writer):
+    """Posts of any length, or at most ``limit`` characters; the feed's name goes along."""
+
+    kind: ClassVar[str] = "webhook"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        limit: int | None = None,
+        language: str | None = None,
+        template: str | None = None,
+        utm: bool = False,
+    ) -> None:
+        super().__init__(name=name, language=language, template=template, utm=utm)
+        self.limit = _limit(limit)
+
+    def finish(self, post: Post, spec: PostSpec) -> Post:
+        return extended(post, feed=spec.feed)
+
+
+class WebhookPublisher(PublisherBase):
     """Any HTTP endpoint that takes a JSON POST."""
 
     kind: ClassVar[str] = "webhook"
+    writer_type: ClassVar[type[Writer]] = WebhookWriter
     # No way to ask whether a post exists: the delivery engine never retries blindly.
     can_find: ClassVar[bool] = False
 
@@ -111,6 +139,11 @@ class WebhookPublisher:
         template: str | None = None,
         utm: bool = False,
     ) -> None:
+        import httpx
+
+        self.writer = WebhookWriter(
+            name=name, limit=limit, language=language, template=template, utm=utm
+        )
         self.name = name
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
             raise ValueError("url: expected the hook's http(s) URL")  # never echo it
@@ -137,41 +170,10 @@ class WebhookPublisher:
                 raise ValueError(f"headers.{key}: names and values must be on one line")
         hidden = {*self._hidden, *(v for v in self.headers.values() if len(v) >= 8)}
         self._hidden = sorted(hidden, key=len, reverse=True)
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 50
-        ):
-            raise ValueError("limit: expected a number of characters, at least 50")
-        self.limit = limit
+        self.limit = _limit(limit)
         self.timeout = _media.seconds(timeout)
-        self.language = language
-        self.template = _media.template(template)
-        self.utm = _media.flag(utm, "utm")
         self._http = httpx.Client(timeout=self.timeout, follow_redirects=False)
         self._lock = threading.Lock()
-
-    # -- render ------------------------------------------------------------------------
-
-    def render(self, item: Item, spec: PostSpec) -> Post:
-        item, spec, language = _media.prepare(
-            item,
-            spec,
-            account=self.name,
-            template=self.template,
-            utm=self.utm,
-            language=self.language,
-        )
-        text = render_text(item, spec, limit=self.limit)
-        limit = "no limit" if self.limit is None else str(self.limit)
-        return Post(
-            account=self.name,
-            text=text,
-            link=item.link,
-            language=language,
-            title=item.title,
-            summary=item.summary,
-            image=item.image,
-            extra={"feed": spec.feed, "length": f"{len(text)}/{limit}"},
-        )
 
     def payload(self, post: Post, *, key: str) -> bytes:
         """The exact bytes POSTed for ``post``."""
@@ -217,23 +219,17 @@ class WebhookPublisher:
         }
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = signature(self._secret, content)
+        import httpx
+
+        failure: UnavailableError | None = None
         with self._lock:
-            failure = ""
-            arrived = True
             try:
                 response = self._http.post(self._url, content=content, headers=headers)
-            except (httpx.ConnectError, httpx.ConnectTimeout):
-                # The request never left: retrying cannot post twice.
-                failure, arrived = "cannot connect", False
-            except httpx.TimeoutException:
-                failure = "timed out"
             except httpx.HTTPError as e:
-                failure = f"cannot reach the hook ({type(e).__name__})"
-        if failure:
+                failure = _http.transport_error(self.name, e, what=f"webhook on {self.host}")
+        if failure is not None:
             # Raised outside the except block: httpx's exception names the URL.
-            raise UnavailableError(
-                self.name, f"webhook on {self.host}: {failure}", maybe_posted=arrived
-            )
+            raise failure
         return self._receipt(response, key)
 
     def _receipt(self, response: httpx.Response, key: str) -> Receipt:
@@ -259,15 +255,11 @@ class WebhookPublisher:
             raise AuthError(self.name, f"{said}; check the hook's secret or token")
         if status in (404, 410):
             raise AuthError(self.name, f"{said}; the hook no longer exists, create a new one")
-        if status == 429:
-            raise RateLimitedError(self.name, said, retry_after=_retry_after(response))
-        if status >= 500:
-            raise UnavailableError(self.name, said)
         if 300 <= status < 400:
             raise RejectedError(
                 self.name, f"{said}; redirects are not followed, give the final URL"
             )
-        raise RejectedError(self.name, said)
+        raise _http.status_error(self.name, status, said, retry_after=_retry_after(response))
 
     def find(self, post: Post, *, key: str) -> Receipt | None:
         return None  # a hook keeps nothing we could read back
@@ -289,23 +281,8 @@ class WebhookPublisher:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(value)
-            date = response.headers.get("date")
-            now = parsedate_to_datetime(date) if date else None
-            if now is not None:
-                return max(0.0, (when - now).total_seconds())
-        except (TypeError, ValueError):
-            pass
-    try:
-        data = response.json()  # Discord says it in the body
-    except ValueError:
-        return None
-    wait = data.get("retry_after") if isinstance(data, Mapping) else None
+    wait = _http.retry_after(response.headers)
+    if wait is not None:
+        return wait
+    wait = _http.json_object(response).get("retry_after")  # Discord says it in the body
     return float(wait) if isinstance(wait, int | float) else None

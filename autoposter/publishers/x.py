@@ -37,24 +37,24 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import requests
-import tweepy
 import twitter_text
 
 from autoposter import logs
 from autoposter.errors import (
-    AuthError,
     BudgetExceededError,
     PublishError,
-    RateLimitedError,
     RejectedError,
     UnavailableError,
 )
-from autoposter.publishers import _media
-from autoposter.render import render_text
-from autoposter.types import AccountInfo, Image, Item, Post, PostSpec, Receipt
+from autoposter.publishers import _http, _media
+from autoposter.publishers._base import PublisherBase, Writer, extended, image_policy, with_policy
+from autoposter.types import AccountInfo, AccountStore, Image, Item, Post, PostSpec, Receipt
+
+if TYPE_CHECKING:
+    import requests
+    import tweepy
 
 API_URL = "https://api.twitter.com"  # tweepy's own host, which it hard-codes
 LIMIT = 280
@@ -64,7 +64,6 @@ ALT_MAX = 1000
 # X's 2026 prices, in thousandths of a dollar so that sums stay exact.
 COST_WITH_URL = 200
 COST_WITHOUT_URL = 15
-IMAGE_POLICIES = ("with_alt", "always", "never")
 LOOKUP_COUNT = 20
 
 _T = TypeVar("_T")
@@ -90,12 +89,6 @@ def has_url(text: str) -> bool:
     return bool(twitter_text.extract_urls(text))
 
 
-class _State(Protocol):
-    def get(self, key: str) -> str | None: ...
-
-    def set(self, key: str, value: str | None) -> None: ...
-
-
 class _MemoryState:
     """Used until the runtime attaches the account's stored state (previews, tests)."""
 
@@ -116,23 +109,24 @@ class _Duplicate(Exception):
     """X said the text was already posted."""
 
 
-class RoutedSession(requests.Session):
+def routed_session(origin: str, base: str, timeout: float) -> requests.Session:
     """A requests session that sends what was meant for ``origin`` to ``base`` instead,
     and gives every request a timeout. The URL is rewritten before the request is
-    prepared, so an OAuth 1.0a signature covers the URL actually sent."""
+    prepared, so an OAuth 1.0a signature covers the URL actually sent. (Defined
+    here: requests is imported by the client only.)"""
+    import requests
 
-    def __init__(self, origin: str, base: str, timeout: float) -> None:
-        super().__init__()
-        self.origin = origin.rstrip("/")
-        self.base = base.rstrip("/")
-        self.timeout = timeout
+    origin, base = origin.rstrip("/"), base.rstrip("/")
 
-    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(url, str) and url.startswith(self.origin):
-            url = self.base + url[len(self.origin) :]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().request(method, url, *args, **kwargs)
+    class RoutedSession(requests.Session):
+        def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(url, str) and url.startswith(origin):
+                url = base + url[len(origin) :]
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = timeout
+            return super().request(method, url, *args, **kwargs)
+
+    return RoutedSession()
 
 
 def month_key(now: datetime) -> str:
@@ -144,10 +138,39 @@ def seconds_to_next_month(now: datetime) -> float:
     return max(1.0, (first - now).total_seconds())
 
 
-class XPublisher:
+class XWriter(Writer):
+    """Posts of at most 280 weighted characters; an image according to ``images``."""
+
+    kind: ClassVar[str] = "x"
+    limit = LIMIT
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        language: str | None = None,
+        template: str | None = None,
+        utm: bool = False,
+        images: str = "with_alt",
+    ) -> None:
+        super().__init__(name=name, language=language, template=template, utm=utm)
+        self.images = image_policy(images)
+
+    def counter(self, item: Item, spec: PostSpec) -> Callable[[str], int]:
+        return weighted_length
+
+    def image(self, image: Image | None) -> Image | None:
+        return with_policy(image, self.images)
+
+    def finish(self, post: Post, spec: PostSpec) -> Post:
+        return extended(post, length=f"{weighted_length(post.text)}/{LIMIT} weighted")
+
+
+class XPublisher(PublisherBase):
     """An X account, posting as the user whose access token is configured."""
 
     kind: ClassVar[str] = "x"
+    writer_type: ClassVar[type[Writer]] = XWriter
 
     def __init__(
         self,
@@ -165,14 +188,15 @@ class XPublisher:
         monthly_budget: float | None = None,
         images: str = "with_alt",
     ) -> None:
+        import tweepy
+
+        self.writer = XWriter(
+            name=name, language=language, template=template, utm=utm, images=images
+        )
         self.name = name
         self.api_url = _media.base_url(api_url)
         self.timeout = _media.seconds(timeout)
-        self.language = language
-        self.template = _media.template(template)
-        self.utm = _media.flag(utm, "utm")
-        # "with-alt" is accepted too: one spelling less to get wrong.
-        self.images = _media.choice(images.replace("-", "_"), "images", IMAGE_POLICIES)
+        self.images = self.writer.images
         if monthly_budget is not None and (
             isinstance(monthly_budget, bool)
             or not isinstance(monthly_budget, int | float)
@@ -189,45 +213,15 @@ class XPublisher:
         checked = {key: _media.secret(value, key) for key, value in keys.items()}
         self._secrets = sorted(checked.values(), key=len, reverse=True)
         self._client = tweepy.Client(**checked, return_type=dict, wait_on_rate_limit=False)
-        self._client.session = RoutedSession(API_URL, self.api_url, self.timeout)
-        self._state: _State = _MemoryState()
+        self._client.session = routed_session(API_URL, self.api_url, self.timeout)
+        self._state: AccountStore = _MemoryState()
         self._user_id: str | None = None
         self._lock = threading.Lock()
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def attach_state(self, state: _State) -> None:
+    def attach_state(self, state: AccountStore) -> None:
         """Keep the month's spending in the account's stored state."""
         self._state = state
-
-    # -- render ------------------------------------------------------------------------
-
-    def render(self, item: Item, spec: PostSpec) -> Post:
-        item, spec, language = _media.prepare(
-            item,
-            spec,
-            account=self.name,
-            template=self.template,
-            utm=self.utm,
-            language=self.language,
-        )
-        text = render_text(item, spec, limit=LIMIT, length=weighted_length)
-        return Post(
-            account=self.name,
-            text=text,
-            link=item.link,
-            language=language,
-            title=item.title,
-            summary=item.summary,
-            image=self._image_for(item.image),
-            extra={"length": f"{weighted_length(text)}/{LIMIT} weighted"},
-        )
-
-    def _image_for(self, image: Image | None) -> Image | None:
-        if image is None or self.images == "never":
-            return None
-        if self.images == "with_alt" and not (image.alt or "").strip():
-            return None
-        return image
 
     # -- publish -----------------------------------------------------------------------
 
@@ -350,7 +344,7 @@ class XPublisher:
                 user_auth=True,
             )
         )
-        media_id = str(_data(_json(started)).get("id", ""))
+        media_id = str(_data(_http.json_object(started)).get("id", ""))
         if not media_id:
             raise UnavailableError(self.name, "X's media upload answered without an id")
         for index, offset in enumerate(range(0, len(image.data), SEGMENT_BYTES)):
@@ -368,7 +362,9 @@ class XPublisher:
                 "POST", f"/2/media/upload/{media_id}/finalize", user_auth=True
             )
         )
-        state = _data(_json(finished)).get("processing_info", {}).get("state", "succeeded")
+        state = (
+            _data(_http.json_object(finished)).get("processing_info", {}).get("state", "succeeded")
+        )
         if state == "failed":
             raise RejectedError(self.name, "X could not process the image")
         return media_id
@@ -415,37 +411,38 @@ class XPublisher:
 
     def _call(self, fn: Callable[[], _T]) -> _T:
         """Run one tweepy call, its errors translated into autoposter's."""
+        import requests
+        import tweepy
+
         try:
             return fn()
-        except tweepy.TooManyRequests as e:
-            reset = getattr(e, "reset_time", None)
-            retry_after = max(1.0, reset - self.now().timestamp()) if reset else None
-            raise RateLimitedError(
-                self.name, "X rate limit reached (429)", retry_after=retry_after
-            ) from None
-        except tweepy.Unauthorized as e:
-            raise AuthError(
-                self.name, f"X refused the credentials (401): {self._message(e)}"
-            ) from None
-        except tweepy.Forbidden as e:
-            message = self._message(e)
-            if "duplicate content" in message.lower():
-                raise _Duplicate() from None
-            if any(hint in message.lower() for hint in _AUTH_HINTS):
-                raise AuthError(self.name, f"X refused this account (403): {message}") from None
-            raise RejectedError(self.name, f"X refused the post (403): {message}") from None
-        except tweepy.TwitterServerError as e:
-            raise UnavailableError(
-                self.name, f"X failed on its side ({_status(e)}): {self._message(e)}"
-            ) from None
         except tweepy.HTTPException as e:
-            status = _status(e)
-            error: type[PublishError] = RejectedError if 400 <= status < 500 else UnavailableError
-            raise error(self.name, f"X answered {status}: {self._message(e)}") from None
+            raise self._error(e) from None
         except requests.RequestException as e:
-            raise UnavailableError(self.name, f"cannot reach X ({type(e).__name__})") from None
+            raise _http.transport_error(self.name, e, what="cannot reach X") from None
         except tweepy.TweepyException as e:
             raise UnavailableError(self.name, f"X call failed ({type(e).__name__})") from None
+
+    def _error(self, e: tweepy.HTTPException) -> Exception:
+        status, message = _status(e), self._message(e)
+        if status == 403:
+            # X's own 403s: the same text twice means the post exists; a refused
+            # account is an auth fault; anything else refuses this post only.
+            if "duplicate content" in message.lower():
+                return _Duplicate()
+            if not any(hint in message.lower() for hint in _AUTH_HINTS):
+                return RejectedError(self.name, f"X refused the post (403): {message}")
+        retry_after = None
+        if status == 429:
+            # tweepy reads x-rate-limit-reset, X's own header, into reset_time.
+            reset = getattr(e, "reset_time", None)
+            retry_after = max(1.0, reset - self.now().timestamp()) if reset else None
+        said = {401: "X refused the credentials", 403: "X refused this account"}.get(
+            status, "X rate limit reached" if status == 429 else "X answered"
+        )
+        return _http.status_error(
+            self.name, status or 500, f"{said} ({status}): {message}", retry_after=retry_after
+        )
 
     def _message(self, error: tweepy.HTTPException) -> str:
         messages = [str(m) for m in getattr(error, "api_messages", []) if m]
@@ -459,14 +456,6 @@ def status_url(tweet_id: str) -> str:
 
 def _status(error: tweepy.HTTPException) -> int:
     return int(getattr(error.response, "status_code", 0) or 0)
-
-
-def _json(response: Any) -> Mapping[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, Mapping) else {}
 
 
 def _data(answer: Any) -> Mapping[str, Any]:

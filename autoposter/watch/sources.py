@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
+from autoposter import httpdate
 from autoposter.errors import FetchError
 
 if TYPE_CHECKING:
@@ -213,9 +214,9 @@ def _xrpc_error(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return float(value)
+    wait = httpdate.retry_after(response.headers.get("retry-after"))
+    if wait is not None:
+        return wait
     # Bluesky says when its window resets, as a Unix time.
     reset = response.headers.get("ratelimit-reset", "").strip()
     if reset.isdigit():

@@ -1,0 +1,142 @@
+"""The two halves of a publisher: the writer (pure) and the client (the network).
+
+``Writer`` turns an item into a post for one account: the network's limits,
+its exact length counting, the card and image choice. It imports no SDK and
+no HTTP library and holds no secret, so previews, the queue and the web
+console can render without a token. ``Writer.render`` is the one rendering
+every network shares; a network's writer overrides only the hooks where it
+differs:
+
+- ``adapt(item, spec)``: the item as this network writes it (LinkedIn encodes
+  its link, Telegram marks the title for ``<b>``);
+- ``counter(item, spec)``: the length function ``limit`` is measured with
+  (Bluesky's graphemes and bytes, X's weighted length);
+- ``image(image)``: the item's image to attach, or None;
+- ``finish(post, spec)``: the post with what the network adds (the preview's
+  details in ``extra``, Telegram's HTML).
+
+``Capabilities`` are the members the pipeline uses beyond the five calls of
+``Publisher``, with their defaults; a plugin class that does not declare one
+gets it from here when the registry loads it. ``PublisherBase`` is what the
+built-in clients derive from: the capabilities, and ``render`` through the
+client's ``writer``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import ClassVar, Final
+
+from autoposter.publishers._media import choice, flag, prepare
+from autoposter.publishers._media import template as checked_template
+from autoposter.render import render_text
+from autoposter.types import AccountStore, Image, Item, Post, PostSpec
+from autoposter.types import Writer as WriterType
+
+__all__ = ["IMAGE_POLICIES", "Capabilities", "PublisherBase", "Writer", "image_policy"]
+
+IMAGE_POLICIES: Final = ("with_alt", "always", "never")
+
+
+def image_policy(value: object) -> str:
+    """The ``images`` option: with_alt (the default), always or never; "with-alt" is
+    accepted too, one spelling less to get wrong."""
+    spelled = value.replace("-", "_") if isinstance(value, str) else value
+    return choice(spelled, "images", IMAGE_POLICIES)
+
+
+def with_policy(image: Image | None, policy: str) -> Image | None:
+    """``image`` when ``policy`` attaches it: ``with_alt`` only with alt text."""
+    if image is None or policy == "never":
+        return None
+    if policy == "with_alt" and not (image.alt or "").strip():
+        return None
+    return image
+
+
+class Writer:
+    """Writes items as posts for one account; pure. Built with keyword-only options,
+    the part of the account block that says how to write (never a secret)."""
+
+    kind: ClassVar[str]
+    limit: int | None = None  # None: no limit
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        language: str | None = None,
+        template: str | None = None,
+        utm: bool = False,
+    ) -> None:
+        self.name = name
+        self.language = language
+        self.template = checked_template(template)
+        self.utm = flag(utm, "utm")
+
+    def render(self, item: Item, spec: PostSpec) -> Post:
+        """The post for ``item``, within this network's limit."""
+        item, spec, language = prepare(
+            item,
+            spec,
+            account=self.name,
+            template=self.template,
+            utm=self.utm,
+            language=self.language,
+        )
+        item = self.adapt(item, spec)
+        length = self.counter(item, spec)
+        text = render_text(item, spec, limit=self.limit, length=length)
+        limit = "no limit" if self.limit is None else str(self.limit)
+        post = Post(
+            account=self.name,
+            text=text,
+            link=item.link,
+            language=language,
+            title=item.title,
+            summary=item.summary,
+            image=self.image(item.image),
+            extra={"length": f"{length(text)}/{limit}"},
+        )
+        return self.finish(post, spec)
+
+    def adapt(self, item: Item, spec: PostSpec) -> Item:
+        return item
+
+    def counter(self, item: Item, spec: PostSpec) -> Callable[[str], int]:
+        return len
+
+    def image(self, image: Image | None) -> Image | None:
+        return image
+
+    def finish(self, post: Post, spec: PostSpec) -> Post:
+        return post
+
+
+def extended(post: Post, **extra: str) -> Post:
+    """``post`` with more (or other) preview details."""
+    return dataclasses.replace(post, extra={**post.extra, **extra})
+
+
+class Capabilities:
+    """What the pipeline asks of a publisher besides its five calls, with the answers
+    a publisher that says nothing gets."""
+
+    # Whether ``find`` can tell that a post exists; without it a post that may have
+    # been made is never retried blindly.
+    can_find: ClassVar[bool] = True
+    # The pure half, for rendering without a client (previews, the web console).
+    writer_type: ClassVar[type[WriterType] | None] = None
+
+    def attach_state(self, state: AccountStore) -> None:
+        """Receive the account's key-value store (a session, a learned limit); unused here."""
+
+
+class PublisherBase(Capabilities):
+    """A built-in client: it renders through its ``writer``."""
+
+    writer: Writer
+
+    def render(self, item: Item, spec: PostSpec) -> Post:
+        return self.writer.render(item, spec)
