@@ -1353,6 +1353,32 @@ class Storage:
         except errors as e:
             raise StorageError(f"database {self.safe_url}: {e.__class__.__name__}: {e}") from e
 
+    # --- queries for the application layer -------------------------------------------------
+
+    def delivery_ids(
+        self,
+        *,
+        item_ids: Sequence[int] | None = None,
+        feed: str | None = None,
+        states: Sequence[DeliveryState] | None = None,
+    ) -> list[int]:
+        """Ids of the deliveries of these items, of this feed, in these states (each filter
+        optional, all of them combined), oldest first: what an operator's decision is about."""
+        query = (
+            sa.select(deliveries.c.id)
+            .join(items, deliveries.c.item_id == items.c.id)
+            .join(feeds, items.c.feed_id == feeds.c.id)
+        )
+        if item_ids is not None:
+            query = query.where(deliveries.c.item_id.in_(list(item_ids)))
+        if feed is not None:
+            query = query.where(feeds.c.name == feed)
+        if states is not None:
+            query = query.where(deliveries.c.state.in_([s.value for s in states]))
+        query = query.order_by(deliveries.c.created_at, deliveries.c.id)
+        with self._read() as conn:
+            return [row.id for row in conn.execute(query).all()]
+
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
