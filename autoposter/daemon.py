@@ -143,6 +143,15 @@ def reload_config(runtime: Runtime, scheduler: BackgroundScheduler) -> bool:
     return True
 
 
+def run(config: Config, *, http_listen: tuple[str, int] | None = None) -> None:
+    """Start the long-lived pieces from ``config`` and serve until stopped (``serve``)."""
+    runtime = Runtime.start(config)
+    try:
+        serve(runtime, http_listen=http_listen)
+    finally:
+        runtime.close()
+
+
 def _heartbeat_interval() -> float:
     watchdog = sdnotify.watchdog_interval()
     return HEARTBEAT if watchdog is None else max(0.5, min(HEARTBEAT, watchdog / 3))
@@ -198,7 +207,7 @@ def serve(
             id="heartbeat",
             executor="heartbeat",
         )
-        metrics.attach()
+        runtime.observers.append(metrics)
         listen = http_listen or runtime.config.http_listen
         if listen is not None:
             watch_store = runtime.storage.watch_store()
@@ -236,6 +245,7 @@ def serve(
     finally:
         if server is not None:
             server.stop()
-        metrics.detach()
+        if metrics in runtime.observers:
+            runtime.observers.remove(metrics)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -15,6 +15,7 @@
     │   │   └── BudgetExceededError  pauses the account until retry_after
     │   └── UnavailableError   retryable; timeouts, 5xx, connection errors; maybe_posted
     ├── NotifyError            an alert or digest could not be sent
+    ├── NotFoundError(kind)    an operation named a feed or account not configured
     └── PluginError            unknown type, import failure, duplicate name
 
 Dependencies' exceptions are translated into these once, at the boundary
@@ -120,6 +121,19 @@ class UnavailableError(PublishError):
 
 class NotifyError(AutoposterError):
     """An alert or a digest could not be sent (mail server, webhook)."""
+
+
+class NotFoundError(AutoposterError):
+    """An operation named a feed or an account that the configuration does not have.
+
+    ``kind`` is "feed" or "account"; ``known`` lists the configured names.
+    """
+
+    def __init__(self, kind: str, name: str, known: tuple[str, ...]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = known
+        super().__init__(f"no {kind} named {name!r} ({kind}s: {', '.join(known) or 'none'})")
 
 
 class PluginError(AutoposterError):

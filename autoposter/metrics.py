@@ -1,9 +1,11 @@
-"""Prometheus metrics, fed by the log events and by the database at scrape time.
+"""Prometheus metrics, fed by the pipeline's results and by the database at scrape time.
 
-Counters and histograms are fed by a logging handler that watches autoposter's
-own events (``poll``, ``published``, ``retry``, ``failed``...), so the pipeline
-needs no metrics code of its own: a line in the log and a count in /metrics
-always agree. Gauges of the present state (deliveries per state, last
+Counters and histograms are fed with what the pipeline returns: the daemon's
+runtime hands each poll's ``PollResult`` to ``polled`` and each delivery's
+``Attempt`` to ``attempted``, so the pipeline needs no metrics code of its own.
+A delivery event is the attempt's outcome: ``published`` (sent by this
+attempt), ``found-posted`` (an earlier attempt's post found), ``retry``,
+``failed``, ``unknown``, ``account-paused``. Gauges of the present state (deliveries per state, last
 successful poll, paused accounts) are read from the database when Prometheus
 scrapes, so they are right even across restarts and for changes made by CLI
 commands.
@@ -18,7 +20,7 @@ Metric names (all prefixed ``autoposter_``)::
                                                  feed's first poll (never posted)
     burst_held_total{feed}                       polls whose items were held by the burst guard
     delivery_events_total{account,event}         published, found-posted, retry, failed,
-                                                 unknown, auth-failed, account-paused
+                                                 unknown, account-paused
     publish_duration_seconds{account}            histogram of successful posts
     deliveries{account,state}                    deliveries now in each state (database)
     feed_last_success_timestamp_seconds{feed}    last successful poll (database)
@@ -34,11 +36,9 @@ Metric names (all prefixed ``autoposter_``)::
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -52,24 +52,21 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from autoposter import __version__, logs
+from autoposter.pipeline import PollResult
 from autoposter.storage import Storage
-from autoposter.types import DeliveryState
+from autoposter.types import Attempt, DeliveryOutcome, DeliveryState, PollStatus
 
 __all__ = ["Metrics"]
 
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 PUBLISH_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-# Events about one delivery, counted by account; their "account" field names it.
-DELIVERY_EVENTS = (
-    "published",
-    "found-posted",
-    "retry",
-    "failed",
-    "unknown",
-    "auth-failed",
-    "account-paused",
-)
-_PAUSING = ("auth-failed", "account-paused")
+# The event label of each counted outcome; a delivery another dispatcher claimed is not one.
+_EVENTS = {
+    DeliveryOutcome.RETRY: "retry",
+    DeliveryOutcome.FAILED: "failed",
+    DeliveryOutcome.UNKNOWN: "unknown",
+    DeliveryOutcome.PAUSED: "account-paused",
+}
 
 # The *_created series double every counter's lines and tell nothing a restart does not.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -142,71 +139,49 @@ class Metrics:
         self._paused_seen: dict[str, bool] = {}
         self._lock = threading.Lock()
         r.register(_StateCollector(storage, accounts, self._paused_from_events))
-        self._handler: _EventObserver | None = None
 
-    # --- events -----------------------------------------------------------------------
+    # --- results ----------------------------------------------------------------------
 
-    def observe(self, name: str, fields: Mapping[str, Any]) -> None:
-        """Count one log event."""
-        if name == "poll":
-            feed = str(fields.get("feed", ""))
-            status = str(fields.get("status", ""))
-            self.polls.labels(feed, status).inc()
-            if status == "error":
-                self.poll_errors.labels(feed).inc()
-            new = fields.get("new")
-            if isinstance(new, int) and new > 0:
-                self.items.labels(feed, "baseline" if status == "baseline" else "new").inc(new)
-            ms = fields.get("ms")
-            if isinstance(ms, int | float):
-                self.poll_seconds.observe(ms / 1000)
-        elif name == "burst-held":
-            self.burst_held.labels(str(fields.get("feed", ""))).inc()
-        elif name in DELIVERY_EVENTS and fields.get("account") is not None:
-            account = str(fields["account"])
-            self.delivery_events.labels(account, name).inc()
-            if name in ("published", "found-posted"):
-                with self._lock:
-                    self._paused_seen[account] = False
-            elif name in _PAUSING:
+    def polled(self, result: PollResult) -> None:
+        """Count one poll; a feed left alone during its backoff was not polled."""
+        if result.status is PollStatus.BACKOFF:
+            return
+        self.polls.labels(result.feed, str(result.status)).inc()
+        if result.status is PollStatus.ERROR:
+            self.poll_errors.labels(result.feed).inc()
+        if result.status in (PollStatus.NEW, PollStatus.BASELINE) and result.new > 0:
+            kind = "baseline" if result.status is PollStatus.BASELINE else "new"
+            self.items.labels(result.feed, kind).inc(result.new)
+        if result.burst:
+            self.burst_held.labels(result.feed).inc()
+        if result.seconds is not None:
+            self.poll_seconds.observe(result.seconds)
+
+    def attempted(self, attempt: Attempt) -> None:
+        """Count what one attempt did with one delivery."""
+        account = attempt.account
+        if attempt.outcome is DeliveryOutcome.SENT:
+            event = "found-posted" if attempt.found else "published"
+            if attempt.seconds is not None:
+                self.publish_seconds.labels(account).observe(attempt.seconds)
+            with self._lock:
+                self._paused_seen[account] = False
+        elif attempt.outcome in _EVENTS:
+            event = _EVENTS[attempt.outcome]
+            if attempt.outcome is DeliveryOutcome.PAUSED:
                 with self._lock:
                     self._paused_seen[account] = True
-            ms = fields.get("ms")
-            if name == "published" and isinstance(ms, int | float):
-                self.publish_seconds.labels(account).observe(ms / 1000)
+        else:
+            return
+        self.delivery_events.labels(account, event).inc()
 
     def _paused_from_events(self) -> dict[str, bool]:
         with self._lock:
             return dict(self._paused_seen)
 
-    def attach(self) -> None:
-        """Start counting autoposter's log events."""
-        if self._handler is None:
-            self._handler = _EventObserver(self)
-            logs.log.addHandler(self._handler)
-
-    def detach(self) -> None:
-        if self._handler is not None:
-            logs.log.removeHandler(self._handler)
-            self._handler = None
-
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
         return generate_latest(self.registry)
-
-
-class _EventObserver(logging.Handler):
-    def __init__(self, metrics: Metrics) -> None:
-        super().__init__(level=logging.DEBUG)
-        self._metrics = metrics
-
-    def emit(self, record: logging.LogRecord) -> None:
-        fields = getattr(record, "fields", None)
-        if not isinstance(fields, Mapping) or not isinstance(record.msg, str):
-            return
-        # A metrics problem must never get in the way of logging or of the pipeline.
-        with contextlib.suppress(Exception):
-            self._metrics.observe(record.msg, fields)
 
 
 class _StateCollector(Collector):

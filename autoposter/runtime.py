@@ -11,6 +11,7 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from autoposter import logs
 from autoposter import publishers as registry
@@ -30,7 +31,7 @@ from autoposter.pipeline import (
     utcnow,
 )
 from autoposter.storage import Storage
-from autoposter.types import Publisher
+from autoposter.types import Attempt, Publisher
 
 DISPATCH_BATCH = 100
 MAX_DISPATCH_PASSES = 1000
@@ -57,9 +58,21 @@ def build_publishers(config: Config, storage: Storage | None = None) -> dict[str
     return built
 
 
+class ResultObserver(Protocol):
+    """Told of what the daemon's jobs did (the metrics): each poll, each delivery attempt."""
+
+    def polled(self, result: PollResult) -> None: ...
+
+    def attempted(self, attempt: Attempt) -> None: ...
+
+
 @dataclass
 class Runtime:
-    """Storage, fetcher, parser pool and publishers, and the two jobs that use them."""
+    """Storage, fetcher, parser pool and publishers, and the two jobs that use them.
+
+    Every result of ``poll`` and every attempt ``dispatch`` makes is handed to
+    each of ``observers``.
+    """
 
     config: Config
     storage: Storage
@@ -69,6 +82,7 @@ class Runtime:
     alerts: Notifier = field(default_factory=LogOnly)
     now: Clock = utcnow
     stopping: threading.Event = field(default_factory=threading.Event)
+    observers: list[ResultObserver] = field(default_factory=list)
     _dispatch_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -97,7 +111,7 @@ class Runtime:
         feed = self.config.feeds.get(feed_name)
         if feed is None:
             return None  # removed by a reload while this poll was on its way
-        return poll_feed(
+        result = poll_feed(
             feed,
             config=self.config,
             alerts=self.alerts,
@@ -107,6 +121,9 @@ class Runtime:
             now=self.now,
             force=force,
         )
+        for observer in self.observers:
+            observer.polled(result)
+        return result
 
     def poll_all(self, *, workers: int = 8) -> list[PollResult]:
         """Poll every enabled feed once, several at a time."""
@@ -125,6 +142,7 @@ class Runtime:
                 publishers=self.publishers,
                 alerts=self.alerts,
                 now=self.now,
+                on_settled=self._attempted,
             )
             for _ in range(MAX_DISPATCH_PASSES):
                 if self.stopping.is_set():
@@ -142,12 +160,18 @@ class Runtime:
                 total.failed += result.failed
                 total.unknown += result.unknown
                 total.waiting = result.waiting
-                total.outcomes.update(result.outcomes)
+                total.attempts += result.attempts
+                for attempt in result.attempts:
+                    self._attempted(attempt)
                 # Deferred and waiting deliveries leave the due set; stop when a pass
                 # found less than a full batch.
-                if result.waiting or len(result.outcomes) < DISPATCH_BATCH:
+                if result.waiting or len(result.attempts) < DISPATCH_BATCH:
                     break
         return total
+
+    def _attempted(self, attempt: Attempt) -> None:
+        for observer in self.observers:
+            observer.attempted(attempt)
 
     def replace_config(self, config: Config, publishers: Mapping[str, Publisher]) -> None:
         """Apply a reloaded configuration: feeds, accounts, credentials, alerts.

@@ -136,6 +136,43 @@ DELIVERY_TRANSITIONS: Mapping[Transition, Move] = MappingProxyType(
 DELIVERY_BIRTH_STATES: frozenset[DeliveryState] = frozenset({_S.PENDING, _S.HELD})
 
 
+class PollStatus(enum.StrEnum):
+    """What one poll of one feed came to."""
+
+    NEW = "new"  # items stored (perhaps none new), with their deliveries
+    BASELINE = "baseline"  # a feed's first poll, or its new URL's: stored, never posted
+    UNCHANGED = "unchanged"  # same body as last time
+    NOT_MODIFIED = "not-modified"  # the server answered 304
+    BACKOFF = "backoff"  # not polled: a failing feed waits out its backoff
+    ERROR = "error"  # fetching or parsing failed
+
+
+class DeliveryOutcome(enum.StrEnum):
+    """What one attempt at one delivery came to."""
+
+    SENT = "sent"  # posted now, or found already posted by an earlier attempt
+    RETRY = "retry"  # a retryable failure: tried again later
+    PAUSED = "paused"  # the account was paused (credentials refused, budget reached)
+    UNKNOWN = "unknown"  # cannot tell whether it was posted: an operator decides
+    FAILED = "failed"  # given up
+    CLAIMED = "claimed"  # another dispatcher took it first; nothing done here
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What dispatch (or reconciliation) did with one delivery.
+
+    ``found``: sent because an earlier attempt's post was found on the network.
+    ``seconds``: for a post made by this attempt, from rendering to the network's answer.
+    """
+
+    delivery: int
+    account: str
+    outcome: DeliveryOutcome
+    found: bool = False
+    seconds: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class PostSpec:
     """How one feed wants its items written for one account."""

@@ -276,6 +276,25 @@ def test_held_deliveries_are_listed_and_approved(tmp_path: Path, server: FeedSer
     assert posted.stdout.count("│ https://www.ville.example/actu/") == 1
 
 
+def test_decisions_by_item_by_feed_and_every_held(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = str(site_config(tmp_path, server, burst_limit=1))
+    autoposter("run", "--once", "--config", path)
+    server.set("/feed", rss(*entries(3, 2, 1)))
+    autoposter("run", "--once", "--config", path)
+    assert autoposter("approve", "--config", path).returncode == 2  # approve what?
+    by_item = autoposter("approve", "--item", "2", "--config", path)  # item 1 is the baseline
+    assert by_item.returncode == 0, by_item.stderr
+    assert by_item.stdout.count(": approved") == 2
+    assert autoposter("reject", "--all-held", "--config", path).stdout.count(": rejected") == 2
+    nothing = autoposter("retry", "--feed", "actualites", "--config", path)
+    assert nothing.stdout.strip() == "no delivery matches; nothing done."
+    assert autoposter("retry", "--feed", "nope", "--config", path).returncode == 2
+    posted = autoposter("run", "--once", "--config", path)
+    assert posted.stdout.count("│ https://www.ville.example/actu/2") == 2
+    assert "actu/3" not in posted.stdout
+
+
 def test_demo_shows_the_baseline_then_the_new_item(tmp_path: Path) -> None:
     result = autoposter("demo", "--dir", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr

@@ -26,6 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from autoposter.errors import StorageError
 from autoposter.health import Health, HealthServer
 from autoposter.metrics import Metrics
+from autoposter.pipeline import PollResult
+from autoposter.types import Attempt, DeliveryOutcome, PollStatus
 from tests.clitools import ROOT, write_config
 from tests.feedserver import FeedServer
 from tests.test_pipeline import entries, rss
@@ -323,8 +325,8 @@ def test_metrics_answer_when_the_database_does_not() -> None:
         raise StorageError("database is gone")
 
     metrics = Metrics(broken, lambda: ["console"])
-    metrics.observe("poll", {"feed": "actu", "status": "new", "new": 2, "ms": 12.0})
-    metrics.observe("account-paused", {"account": "console"})
+    metrics.polled(PollResult("actu", PollStatus.NEW, items=2, new=2, seconds=0.012))
+    metrics.attempted(Attempt(1, "console", DeliveryOutcome.PAUSED))
     text = metrics.exposition().decode()
     assert value(text, "autoposter_database_up") == 0
     assert value(text, "autoposter_items_seen_total", feed="actu", kind="new") == 2

@@ -28,7 +28,15 @@ from autoposter.errors import AuthError, BudgetExceededError, PublishError
 from autoposter.pipeline.common import Clock, utcnow
 from autoposter.policy import DeliveryPolicy, Window, closed_until, pacing_until
 from autoposter.storage import DueDelivery, Storage
-from autoposter.types import DeliveryState, Item, Post, PostSpec, Publisher
+from autoposter.types import (
+    Attempt,
+    DeliveryOutcome,
+    DeliveryState,
+    Item,
+    Post,
+    PostSpec,
+    Publisher,
+)
 
 _NO_ALERTS = LogOnly()
 _E = TypeVar("_E", bound=BaseException)
@@ -49,12 +57,19 @@ class Backoff:
 
 @dataclass(slots=True)
 class DispatchResult:
+    """Counts of one dispatch, and each attempt it made, in order."""
+
     sent: int = 0
     retried: int = 0
     failed: int = 0
     unknown: int = 0
     waiting: int = 0
-    outcomes: dict[int, str] = field(default_factory=dict)
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def outcomes(self) -> dict[int, DeliveryOutcome]:
+        """Delivery id -> what its attempt came to."""
+        return {a.delivery: a.outcome for a in self.attempts}
 
 
 def can_find(publisher: Publisher) -> bool:
@@ -120,7 +135,7 @@ def dispatch_due(
     backoff: Backoff = Backoff(),
     limit: int = 100,
     ids: list[int] | None = None,
-    on_done: Callable[[DueDelivery, str], None] | None = None,
+    on_done: Callable[[DueDelivery, DeliveryOutcome], None] | None = None,
 ) -> DispatchResult:
     """Send what is due and allowed, one delivery at a time, oldest first."""
     result = DispatchResult()
@@ -155,15 +170,16 @@ def dispatch_due(
             )
             result.waiting += 1
             continue
-        outcome = _deliver(delivery, publisher, config, storage, alerts, now, backoff)
-        result.outcomes[delivery.id] = outcome
-        if outcome == "sent":
+        attempt = _deliver(delivery, publisher, config, storage, alerts, now, backoff)
+        result.attempts.append(attempt)
+        outcome = attempt.outcome
+        if outcome is DeliveryOutcome.SENT:
             result.sent += 1
             pacing.record(account, now())
-        elif outcome in ("retry", "paused"):
+        elif outcome in (DeliveryOutcome.RETRY, DeliveryOutcome.PAUSED):
             result.retried += 1
             stopped.add(account)
-        elif outcome == "unknown":
+        elif outcome is DeliveryOutcome.UNKNOWN:
             result.unknown += 1
         else:
             result.failed += 1
@@ -202,8 +218,15 @@ def _deliver(
     alerts: Notifier,
     now: Clock,
     backoff: Backoff,
-) -> str:
+) -> Attempt:
     started = time.monotonic()
+
+    def done(outcome: DeliveryOutcome, *, found: bool = False) -> Attempt:
+        seconds = None
+        if outcome is DeliveryOutcome.SENT and not found:
+            seconds = time.monotonic() - started
+        return Attempt(delivery.id, delivery.account, outcome, found=found, seconds=seconds)
+
     fields: dict[str, Any] = {
         "account": delivery.account,
         "feed": delivery.feed,
@@ -216,27 +239,30 @@ def _deliver(
         storage.mark_failed(delivery.id, now(), error=error)
         logs.event("failed", level=logging.ERROR, **fields, error=error)
         alerts.notify(_failed_alert(delivery, error))
-        return "failed"
+        return done(DeliveryOutcome.FAILED)
     if (delivery.attempts > 0 or delivery.last_error) and can_find(publisher):
         # An earlier attempt failed in a way that may hide a success: ask first.
         try:
             found = publisher.find(post, key=delivery.idempotency_key)
         except PublishError as e:
-            return _after_error(delivery, publisher, e, config, storage, alerts, now, backoff)
+            return done(_after_error(delivery, publisher, e, config, storage, alerts, now, backoff))
         except Exception as e:
             logs.log.exception("find-crashed account=%s delivery=%s", delivery.account, delivery.id)
             failure = PublishError(delivery.account, f"lookup failed: {type(e).__name__}: {e}")
-            return _after_error(delivery, publisher, failure, config, storage, alerts, now, backoff)
+            return done(
+                _after_error(delivery, publisher, failure, config, storage, alerts, now, backoff)
+            )
         if found is not None:
             storage.mark_found(delivery.id, now(), remote_id=found.remote_id, remote_url=found.url)
             logs.event("found-posted", **fields, url=found.url or found.remote_id)
-            return "sent"
+            return done(DeliveryOutcome.SENT, found=True)
     if not storage.mark_sending(delivery.id, now(), attempts=delivery.attempts):
-        return "claimed"  # another dispatcher took it, or tried it, since we read it
+        # Another dispatcher took it, or tried it, since we read it.
+        return done(DeliveryOutcome.CLAIMED)
     try:
         receipt = publisher.publish(post, key=delivery.idempotency_key)
     except PublishError as e:
-        return _after_error(delivery, publisher, e, config, storage, alerts, now, backoff)
+        return done(_after_error(delivery, publisher, e, config, storage, alerts, now, backoff))
     except Exception as e:
         # A publisher bug: the post may or may not exist, so an operator decides.
         logs.log.exception(
@@ -248,7 +274,7 @@ def _deliver(
         )
         storage.mark_unknown(delivery.id, now(), error=error)
         alerts.notify(_unknown_alert(delivery, error))
-        return "unknown"
+        return done(DeliveryOutcome.UNKNOWN)
     if not storage.mark_sent(
         delivery.id, now(), remote_id=receipt.remote_id, remote_url=receipt.url
     ):
@@ -260,7 +286,7 @@ def _deliver(
             url=receipt.url or receipt.remote_id,
             hint="raise delivery.reconcile_after above the longest publish",
         )
-        return "sent"
+        return done(DeliveryOutcome.SENT)
     logs.event(
         "published",
         **fields,
@@ -268,7 +294,7 @@ def _deliver(
         link=delivery.item.link,
         ms=round((time.monotonic() - started) * 1000, 1),
     )
-    return "sent"
+    return done(DeliveryOutcome.SENT)
 
 
 def _after_error(
@@ -280,7 +306,7 @@ def _after_error(
     alerts: Notifier,
     now: Clock,
     backoff: Backoff,
-) -> str:
+) -> DeliveryOutcome:
     _scrubbed(error, config)
     at = now()
     attempts = delivery.attempts + 1
@@ -309,7 +335,7 @@ def _after_error(
                     f"  autoposter account resume {delivery.account}",
                 )
             )
-        return "paused"
+        return DeliveryOutcome.PAUSED
     if isinstance(error, BudgetExceededError):
         # Spending more is the institution's decision: stop this account until the
         # period ends (or an operator resumes it), and say so once.
@@ -328,7 +354,7 @@ def _after_error(
                     f"in the configuration and: autoposter account resume {delivery.account}",
                 )
             )
-        return "paused"
+        return DeliveryOutcome.PAUSED
     if not in_flight:
         # The lookup before a retry failed; nothing was sent this time. Past the
         # deadline, nobody can say more than an operator looking at the account.
@@ -337,17 +363,17 @@ def _after_error(
             storage.mark_unknown(delivery.id, at, error=message)
             logs.event("unknown", level=logging.ERROR, **fields)
             alerts.notify(_unknown_alert(delivery, message))
-            return "unknown"
+            return DeliveryOutcome.UNKNOWN
         delay = backoff.delay(policy.retry_delay, attempts)
         storage.defer_account(delivery.account, at + timedelta(seconds=delay))
         logs.event("lookup-failed", level=logging.WARNING, **fields)
-        return "retry"
+        return DeliveryOutcome.RETRY
     if error.retryable and error.maybe_posted and not can_find(publisher):
         message = f"{error.message}; the network cannot tell whether it was posted"
         storage.mark_unknown(delivery.id, at, error=message)
         logs.event("unknown", level=logging.ERROR, **fields)
         alerts.notify(_unknown_alert(delivery, message))
-        return "unknown"
+        return DeliveryOutcome.UNKNOWN
     next_at = at + timedelta(seconds=backoff.delay(policy.retry_delay, attempts, error.retry_after))
     # No attempt is scheduled past the deadline: "give up after 24 h" means that.
     too_late = next_at - delivery.created_at > timedelta(seconds=policy.give_up_after)
@@ -367,11 +393,11 @@ def _after_error(
             **fields,
             next=next_at.astimezone(config.tz()).isoformat(timespec="seconds"),
         )
-        return "retry"
+        return DeliveryOutcome.RETRY
     storage.mark_failed(delivery.id, at, error=error.message)
     logs.event("failed", level=logging.ERROR, **fields)
     alerts.notify(_failed_alert(delivery, error.message))
-    return "failed"
+    return DeliveryOutcome.FAILED
 
 
 def reconcile(
@@ -381,9 +407,16 @@ def reconcile(
     publishers: Mapping[str, Publisher],
     alerts: Notifier = _NO_ALERTS,
     now: Clock = utcnow,
+    on_settled: Callable[[Attempt], None] | None = None,
 ) -> int:
     """Settle deliveries left in ``sending`` longer than ``reconcile_after`` (their
-    process died mid-call). Returns how many were settled."""
+    process died mid-call). Returns how many were settled; ``on_settled`` is told
+    of each one found posted or given up as unknown."""
+
+    def settled_as(delivery: DueDelivery, outcome: DeliveryOutcome, *, found: bool = False) -> None:
+        if on_settled is not None:
+            on_settled(Attempt(delivery.id, delivery.account, outcome, found=found))
+
     at = now()
     stale = storage.deliveries_in(
         DeliveryState.SENDING, updated_before=at - timedelta(seconds=config.reconcile_after)
@@ -399,6 +432,7 @@ def reconcile(
             storage.mark_unknown(delivery.id, at, error=error)
             logs.event("unknown", level=logging.ERROR, **fields, error=error)
             alerts.notify(_unknown_alert(delivery, error))
+            settled_as(delivery, DeliveryOutcome.UNKNOWN)
             settled += 1
             continue
         try:
@@ -413,12 +447,14 @@ def reconcile(
                 error = f"interrupted, and the network cannot be asked: {type(e).__name__}: {e}"
                 storage.mark_unknown(delivery.id, at, error=error)
                 alerts.notify(_unknown_alert(delivery, error))
+                settled_as(delivery, DeliveryOutcome.UNKNOWN)
                 settled += 1
             logs.event("reconcile-later", level=logging.WARNING, **fields, error=str(e))
             continue
         if found is not None:
             storage.mark_found(delivery.id, at, remote_id=found.remote_id, remote_url=found.url)
             logs.event("found-posted", **fields, url=found.url or found.remote_id)
+            settled_as(delivery, DeliveryOutcome.SENT, found=True)
         else:
             storage.requeue(delivery.id, at, detail="interrupted; not on the network, sent again")
             logs.event("requeued", **fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from autoposter.errors import FeedError
 from autoposter.pipeline.common import Clock, utcnow
 from autoposter.routing import accepts, matches
 from autoposter.storage import FeedState, NewItem, PlannedDelivery, Storage
-from autoposter.types import DeliveryState, Fetched, Item, NotModified, ParsedFeed
+from autoposter.types import DeliveryState, Fetched, Item, NotModified, ParsedFeed, PollStatus
 
 _NO_ALERTS = LogOnly()
 _FAILING_SCOPE = "feeds"
@@ -47,15 +48,20 @@ MAX_FEED_BACKOFF = timedelta(hours=6)
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """What one poll of one feed did. ``status`` is one of: new, baseline, unchanged,
-    not-modified, backoff, error."""
+    """What one poll of one feed did.
+
+    ``burst``: the burst guard held this poll's new items. ``seconds``: how long
+    the poll took (None when the feed was not polled, waiting out its backoff).
+    """
 
     feed: str
-    status: str
+    status: PollStatus
     items: int = 0
     new: int = 0
     held: int = 0
     error: str | None = None
+    burst: bool = False
+    seconds: float | None = None
 
 
 def feed_due(state: FeedState | None, feed: FeedConfig, now: datetime) -> bool:
@@ -82,7 +88,7 @@ def poll_feed(
     started = time.monotonic()
     state = storage.feed_state(feed.name)
     if not force and not feed_due(state, feed, now()):
-        return PollResult(feed.name, "backoff")
+        return PollResult(feed.name, PollStatus.BACKOFF)
     # A feed seen for the first time, or moved to a new URL, is recorded without
     # posting: its back catalogue is history, not news.
     baseline = state is None or state.baseline_url != feed.url
@@ -97,7 +103,7 @@ def poll_feed(
         )
         if isinstance(fetched, NotModified):
             storage.record_unchanged(feed.name, feed.url, now())
-            return _logged(PollResult(feed.name, "not-modified"), started)
+            return _logged(PollResult(feed.name, PollStatus.NOT_MODIFIED), started)
         if not baseline and state is not None and fetched.body_hash == state.body_hash:
             storage.record_unchanged(
                 feed.name,
@@ -106,14 +112,15 @@ def poll_feed(
                 etag=fetched.etag,
                 last_modified=fetched.last_modified,
             )
-            return _logged(PollResult(feed.name, "unchanged"), started)
+            return _logged(PollResult(feed.name, PollStatus.UNCHANGED), started)
         parsed = parser.parse(
             fetched.body, url=fetched.url, headers=fetched.headers, default_language=feed.language
         )
     except FeedError as e:
         failures = storage.record_failure(feed.name, feed.url, e.message, now())
         _alert_if_failing_long(feed, e.message, config, storage, alerts, now())
-        result = PollResult(feed.name, "error", error=f"{e.message} (failure {failures} in a row)")
+        error = f"{e.message} (failure {failures} in a row)"
+        result = PollResult(feed.name, PollStatus.ERROR, error=error)
         return _logged(result, started, level=logging.WARNING)
     if state is not None and state.failures:
         storage.set_account_state(_FAILING_SCOPE, f"since:{feed.name}", None)
@@ -134,11 +141,19 @@ def poll_feed(
         body_hash=fetched.body_hash,
     )
     held = sum(1 for entry in new for d in entry.deliveries if d.state is DeliveryState.HELD)
+    burst = len(fresh) > feed.burst_limit and not baseline
     if baseline:
-        result = PollResult(feed.name, "baseline", items=len(parsed.items), new=len(fresh))
+        result = PollResult(feed.name, PollStatus.BASELINE, items=len(parsed.items), new=len(fresh))
     else:
-        result = PollResult(feed.name, "new", items=len(parsed.items), new=len(fresh), held=held)
-    if len(fresh) > feed.burst_limit and not baseline:
+        result = PollResult(
+            feed.name,
+            PollStatus.NEW,
+            items=len(parsed.items),
+            new=len(fresh),
+            held=held,
+            burst=burst,
+        )
+    if burst:
         logs.event(
             "burst-held",
             level=logging.WARNING,
@@ -229,17 +244,18 @@ def _logged(result: PollResult, started: float, *, level: int | None = None) -> 
     if level is None:
         # A feed that did not change is most polls of a long-running daemon: one line each
         # would be hundreds of thousands a day in the journal. They are there with DEBUG.
-        quiet = result.status in ("not-modified", "unchanged")
+        quiet = result.status in (PollStatus.NOT_MODIFIED, PollStatus.UNCHANGED)
         level = logging.DEBUG if quiet else logging.INFO
+    seconds = time.monotonic() - started
     logs.event(
         "poll",
         level=level,
         feed=result.feed,
-        status=result.status,
+        status=str(result.status),
         items=result.items if result.items else None,
-        new=result.new if result.status in ("new", "baseline") else None,
+        new=result.new if result.status in (PollStatus.NEW, PollStatus.BASELINE) else None,
         held=result.held or None,
         error=result.error,
-        ms=round((time.monotonic() - started) * 1000, 1),
+        ms=round(seconds * 1000, 1),
     )
-    return result
+    return dataclasses.replace(result, seconds=seconds)

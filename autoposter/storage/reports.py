@@ -1,7 +1,9 @@
-"""Reports: read-only queries for ``status`` and the public record's export."""
+"""Reports: read-only queries for ``status``, the public record's export, and the
+selections operators' decisions are about."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -20,6 +22,30 @@ from autoposter.types import DeliveryState
 
 class ReportsMixin(StorageBase):
     """What was posted, what changed, and how each feed and account stands."""
+
+    def delivery_ids(
+        self,
+        *,
+        item_ids: Sequence[int] | None = None,
+        feed: str | None = None,
+        states: Sequence[DeliveryState] | None = None,
+    ) -> list[int]:
+        """Ids of the deliveries of these items, of this feed, in these states (each filter
+        optional, all of them combined), oldest first: what an operator's decision is about."""
+        query = (
+            sa.select(deliveries.c.id)
+            .join(items, deliveries.c.item_id == items.c.id)
+            .join(feeds, items.c.feed_id == feeds.c.id)
+        )
+        if item_ids is not None:
+            query = query.where(deliveries.c.item_id.in_(list(item_ids)))
+        if feed is not None:
+            query = query.where(feeds.c.name == feed)
+        if states is not None:
+            query = query.where(deliveries.c.state.in_([s.value for s in states]))
+        query = query.order_by(deliveries.c.created_at, deliveries.c.id)
+        with self._read() as conn:
+            return [row.id for row in conn.execute(query).all()]
 
     def posted(self, since: datetime | None = None) -> list[PostedRecord]:
         """Every sent delivery, oldest first."""

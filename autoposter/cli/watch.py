@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from autoposter.cli_common import common_options, load, local_time
+from autoposter.cli.common import common_options, load, local_time
 from autoposter.config import Config
 from autoposter.watch.notify import match_json
 from autoposter.watch.run import Watcher

@@ -1,4 +1,4 @@
-"""What every ``autoposter`` command shares: its options, loading the config, dates."""
+"""What every ``autoposter`` command shares: its options, loading the config, names, dates."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import getpass
 import logging
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -58,3 +58,20 @@ def actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
+
+
+def feed_or_fail(config: Config, feed: str) -> None:
+    if feed not in config.feeds:
+        known = ", ".join(config.feeds) or "none"
+        raise click.BadParameter(f"no feed named {feed!r} (feeds: {known})", param_hint="FEED")
+
+
+def account_or_fail(config: Config, name: str) -> None:
+    if name not in config.accounts:
+        known = ", ".join(config.accounts) or "none"
+        raise click.BadParameter(f"no account named {name!r} (accounts: {known})")
+
+
+def since_utc(config: Config, since: datetime | None) -> datetime | None:
+    """A ``--since`` date, read in the configured timezone."""
+    return since.replace(tzinfo=config.tz()).astimezone(UTC) if since else None

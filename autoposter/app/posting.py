@@ -1,0 +1,243 @@
+"""Operations that post: one cycle, post now, backfill."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from autoposter.app._common import (
+    RenderedPost,
+    _close,
+    _now,
+    _require_account,
+    _require_feed,
+    _writer_render,
+)
+from autoposter.config import Config
+from autoposter.pipeline import DispatchResult, PollResult, dispatch_due, spec_for
+from autoposter.routing import accepts
+from autoposter.runtime import Runtime
+from autoposter.storage import (
+    NewItem,
+    PlannedDelivery,
+)
+from autoposter.types import (
+    Item,
+    Publisher,
+)
+
+BACKFILL_BATCH = 20
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """One cycle: every enabled feed polled once, then what was due sent."""
+
+    polls: tuple[PollResult, ...]
+    dispatch: DispatchResult
+
+
+def run_cycle(config: Config, *, parse_workers: int = 2) -> Cycle:
+    """Poll every enabled feed once, then send what is due (``run --once``, the demo).
+
+    ``parse_workers`` 0 parses in this process (the bundled demo's trusted files).
+    """
+    runtime = Runtime.start(config, parse_workers=parse_workers)
+    try:
+        polls = runtime.poll_all()
+        return Cycle(tuple(polls), runtime.dispatch())
+    finally:
+        runtime.close()
+
+
+# --- posting ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostRequest:
+    """Something to post now on ``feed``'s accounts (or only ``accounts``), written with
+    the feed's template. ``urgent`` posts are not held by quiet hours, blackouts or pacing."""
+
+    feed: str
+    title: str
+    link: str
+    summary: str = ""
+    accounts: tuple[str, ...] = ()
+    urgent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """``waiting``: held back by quiet hours, pacing or a paused account; the daemon
+    sends them."""
+
+    item: int
+    sent: int
+    waiting: int
+    failed: int
+
+
+def post_now(config: Config, request: PostRequest, *, actor: str) -> Posted:
+    """Store a new item on the feed and send its deliveries now."""
+    import uuid
+
+    _require_feed(config, request.feed)
+    targets = list(request.accounts) or list(config.feeds[request.feed].accounts)
+    for name in targets:
+        _require_account(config, name)
+    feed = config.feeds[request.feed]
+    item = Item(
+        key=f"manual:{uuid.uuid4().hex}",
+        link=request.link,
+        title=request.title,
+        summary=request.summary,
+        published=_now(),
+        language=feed.language,
+    )
+    runtime = Runtime.start(config, parse_workers=0)
+    try:
+        planned = tuple(PlannedDelivery(a, urgent=request.urgent) for a in targets)
+        (item_id,) = runtime.storage.add_items(
+            request.feed, feed.url, runtime.now(), [NewItem(item, planned)], actor=actor
+        )
+        result = dispatch_due(
+            config=config,
+            storage=runtime.storage,
+            publishers=runtime.publishers,
+            alerts=runtime.alerts,
+            now=runtime.now,
+            ids=runtime.storage.delivery_ids(item_ids=[item_id]),
+        )
+    finally:
+        runtime.close()
+    return Posted(item_id, result.sent, result.waiting, result.failed + result.unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillRequest:
+    """Older items of ``feed`` to post on purpose, the baseline's included: those
+    published ``since`` (UTC), at most ``limit`` (the newest), to ``accounts`` (default:
+    the feed's). ``dry_run`` renders them and posts nothing."""
+
+    feed: str
+    since: datetime | None = None
+    limit: int | None = None
+    accounts: tuple[str, ...] = ()
+    dry_run: bool = False
+
+
+class BackfillProgress(Protocol):
+    """Told how a backfill goes, for an interface to show it while it runs."""
+
+    def queued(self, created: int, already: int) -> None:
+        """``created`` deliveries were queued; ``already`` were queued or sent before."""
+
+    def sent_one(self) -> None:
+        """One more delivery was attempted."""
+
+    def batch_failed(self, failed: int) -> None:
+        """In the batch just attempted, ``failed`` deliveries failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillResult:
+    """``items``: the stored items that matched, oldest first. ``rendered``: with a dry
+    run, each item's posts; otherwise empty."""
+
+    feed: str
+    items: tuple[Item, ...]
+    accounts: tuple[str, ...]
+    rendered: tuple[tuple[Item, RenderedPost], ...] = ()
+    created: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+def backfill(
+    config: Config,
+    request: BackfillRequest,
+    *,
+    actor: str,
+    progress: BackfillProgress | None = None,
+) -> BackfillResult:
+    """Queue older items for the accounts and send them, in batches of BACKFILL_BATCH.
+
+    An item already delivered to an account is never posted there again (the
+    storage refuses a second delivery of one item to one account). A feed never
+    polled is polled first, so that its items are known.
+    """
+    _require_feed(config, request.feed)
+    feed = config.feeds[request.feed]
+    targets = tuple(request.accounts) or tuple(feed.accounts)
+    for account in targets:
+        _require_account(config, account)
+    runtime = Runtime.start(config, parse_workers=0)
+    try:
+        if runtime.storage.feed_state(request.feed) is None:
+            runtime.poll(request.feed, force=True)
+        stored = runtime.storage.items_for_backfill(
+            request.feed, since=request.since, limit=request.limit
+        )
+        stored = [s for s in reversed(stored) if accepts(feed, s.item)]
+        items = tuple(s.item for s in stored)
+        if not stored or request.dry_run:
+            return BackfillResult(
+                request.feed,
+                items,
+                targets,
+                rendered=_render_all(config, request.feed, items, targets)
+                if request.dry_run
+                else (),
+            )
+        created: list[int] = []
+        for account in targets:
+            created += runtime.storage.create_deliveries(
+                [s.id for s in stored], PlannedDelivery(account), runtime.now(), actor=actor
+            )
+        if progress is not None:
+            progress.queued(len(created), len(stored) * len(targets) - len(created))
+        sent = failed = 0
+        for start in range(0, len(created), BACKFILL_BATCH):
+            result = dispatch_due(
+                config=config,
+                storage=runtime.storage,
+                publishers=runtime.publishers,
+                ids=created[start : start + BACKFILL_BATCH],
+                on_done=None if progress is None else lambda _d, _o: progress.sent_one(),
+            )
+            sent += result.sent
+            failed += result.failed
+            if result.failed and progress is not None:
+                progress.batch_failed(result.failed)
+        return BackfillResult(
+            request.feed, items, targets, created=len(created), sent=sent, failed=failed
+        )
+    finally:
+        runtime.close()
+
+
+def _render_all(
+    config: Config, feed: str, items: Sequence[Item], accounts: Sequence[str]
+) -> tuple[tuple[Item, RenderedPost], ...]:
+    built: dict[str, Publisher] = {}
+    try:
+        return tuple(
+            (
+                item,
+                RenderedPost(
+                    account,
+                    _writer_render(
+                        config, account, item, spec_for(config, feed, account, item), built
+                    ),
+                ),
+            )
+            for item in items
+            for account in accounts
+        )
+    finally:
+        _close(built)

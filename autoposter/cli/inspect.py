@@ -1,0 +1,296 @@
+"""Commands that look and change nothing: ``check``, ``status``, ``preview``, ``export``,
+``queue``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, TextIO
+
+import click
+
+from autoposter import app, logs
+from autoposter.cli.common import common_options, feed_or_fail, load, local_time, since_utc
+from autoposter.config import Config
+from autoposter.errors import AutoposterError
+from autoposter.policy import DeliveryPolicy
+from autoposter.types import DeliveryState
+
+_LISTED = {
+    "held": DeliveryState.HELD,
+    "pending": DeliveryState.PENDING,
+    "failed": DeliveryState.FAILED,
+    "unknown": DeliveryState.UNKNOWN,
+}
+
+
+@click.command()
+@common_options
+@click.option("--online", is_flag=True, help="Also fetch every feed and check every account.")
+def check(config_path: str | None, log_format: str, online: bool) -> None:
+    """Validate the configuration and print what was understood."""
+    config = load(config_path, log_format)
+    checks = app.check_accounts(config, online=online)
+    ok = True
+    click.echo(f"configuration: {config.path}")
+    click.echo(f"database:      {app.database_label(config)}")
+    click.echo(f"timezone:      {config.timezone}")
+    click.echo(f"delivery:      {describe_policy(config.delivery)}")
+    alerts = [*config.alerts.email, *(["webhook"] if config.alerts.webhook_url else [])]
+    click.echo(f"alerts to:     {', '.join(alerts) or 'the log only'}")
+    click.echo(f"accounts ({len(config.accounts)}):")
+    for name, account in config.accounts.items():
+        line = f"  {name:<20} type={account.type}"
+        if account.policy != config.delivery:
+            line += f" ({describe_policy(account.policy)})"
+        if name in checks:
+            ok = ok and checks[name].ok
+            line += f"  {'ok' if checks[name].ok else 'FAILED'}: {checks[name].text}"
+        click.echo(logs.redact_known(line))
+    click.echo(f"feeds ({len(config.feeds)}):")
+    for name, feed in config.feeds.items():
+        state = "" if feed.enabled else " (disabled)"
+        click.echo(f"  {name}{state}")
+        click.echo(f"    url:           {feed.url}")
+        click.echo(f"    accounts:      {', '.join(feed.accounts)}")
+        click.echo(f"    poll every:    {feed.poll_interval:g} s, burst_limit {feed.burst_limit}")
+        click.echo(f"    language:      {feed.language}")
+        click.echo(f"    template:      {feed.template!r}")
+        if not feed.include.is_empty() or not feed.exclude.is_empty():
+            click.echo(f"    include:       {_filter_text(feed.include)}")
+            click.echo(f"    exclude:       {_filter_text(feed.exclude)}")
+        if online:
+            try:
+                probe = app.probe_feed(config, name)
+                if probe.not_modified:
+                    click.echo("    reachable:     yes (not modified)")
+                else:
+                    click.echo(f"    reachable:     yes, {len(probe.items)} items")
+            except AutoposterError as e:
+                ok = False
+                click.echo(logs.redact_known(f"    reachable:     NO: {e}"))
+    if not ok:
+        sys.exit(1)
+
+
+def describe_policy(policy: DeliveryPolicy) -> str:
+    parts = [f"min_interval {policy.min_interval:g} s"]
+    if policy.max_per_hour is not None:
+        parts.append(f"max {policy.max_per_hour}/hour")
+    if policy.max_per_day is not None:
+        parts.append(f"max {policy.max_per_day}/day")
+    if policy.quiet_hours is not None:
+        parts.append(f"quiet {policy.quiet_hours}")
+    for blackout in policy.blackouts:
+        parts.append(f"blackout {blackout.start:%Y-%m-%d} to {blackout.end:%Y-%m-%d} (excl.)")
+    if policy.approval:
+        parts.append("approval required")
+    parts.append(f"{policy.max_attempts} attempts within {policy.give_up_after / 3600:g} h")
+    return ", ".join(parts)
+
+
+def _filter_text(rule: Any) -> str:
+    parts = []
+    if rule.categories:
+        parts.append("categories " + ", ".join(rule.categories))
+    if rule.keywords:
+        parts.append("keywords " + ", ".join(rule.keywords))
+    return "; ".join(parts) or "-"
+
+
+@click.command()
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--last", type=click.IntRange(min=0), default=10, show_default=True)
+def status(config_path: str | None, log_format: str, as_json: bool, last: int) -> None:
+    """Feeds, accounts and the last deliveries."""
+    config = load(config_path, log_format)
+    snapshot = app.status(config, last=last)
+    if as_json:
+        data = {
+            "feeds": [_jsonable(f) for f in snapshot.feeds],
+            "accounts": {a.account: a.counts for a in snapshot.accounts},
+            "recent": [_jsonable(r) for r in snapshot.recent],
+            "held": [_jsonable(r) for r in snapshot.held],
+            "unknown": [_jsonable(r) for r in snapshot.unknown],
+        }
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo("feeds:")
+    for f in snapshot.feeds:
+        click.echo(
+            f"  {f.name:<20} items={f.items:<6} last poll {local_time(config, f.last_polled_at)}"
+            f"  last success {local_time(config, f.last_success_at)}"
+        )
+        if f.last_error:
+            click.echo(f"  {'':<20} ERROR ({f.failures} in a row): {f.last_error}")
+    click.echo("accounts:")
+    for a in snapshot.accounts:
+        counts = " ".join(
+            f"{state}={a.counts.get(state, 0)}"
+            for state in ("sent", "pending", "sending", "held", "failed", "unknown", "skipped")
+        )
+        click.echo(f"  {a.account:<20} {counts}")
+    for title, rows in (
+        ("held (approve or reject)", snapshot.held),
+        ("unknown (check, then retry or skip)", snapshot.unknown),
+    ):
+        if rows:
+            click.echo(f"{title}:")
+            for r in rows:
+                click.echo(f"  #{r.id} {r.account} · {r.title[:60]} · {r.last_error or ''}")
+    click.echo("last deliveries:")
+    for r in snapshot.recent:
+        where = r.remote_url or r.last_error or ""
+        when = local_time(config, r.updated_at)
+        click.echo(f"  #{r.id} {when} {r.account} {r.state} {r.title[:50]} {where}")
+
+
+def _jsonable(row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in row.__dataclass_fields__:
+        value = getattr(row, key)
+        out[key] = value.isoformat() if isinstance(value, datetime | date) else value
+    return out
+
+
+@click.command()
+@common_options
+@click.argument("feed")
+@click.option("--limit", type=click.IntRange(min=1), default=3, show_default=True)
+def preview(config_path: str | None, log_format: str, feed: str, limit: int) -> None:
+    """Show the latest items of FEED as each account would receive them. Stores nothing."""
+    config = load(config_path, log_format)
+    feed_or_fail(config, feed)
+    for entry in app.preview(config, feed, limit=limit).entries:
+        item = entry.item
+        click.echo(f"=== {item.title}")
+        click.echo(f"    {item.link}  ({item.language}, {local_time(config, item.published)})")
+        if not entry.routed:
+            click.echo("    (filtered out by include/exclude: not posted)")
+            continue
+        for rendered in entry.posts:
+            post = rendered.post
+            length = post.extra.get("length", f"{len(post.text)} characters")
+            click.echo(f"--- {rendered.account} ({length})")
+            click.echo(post.text)
+            for key in ("card", "embed", "visibility", "spoiler_text"):
+                if post.extra.get(key):
+                    click.echo(f"[{key}: {post.extra[key]}]")
+            if post.image is not None:
+                click.echo(f"[image {post.image.url} alt: {post.image.alt or '(none)'}]")
+        click.echo()
+
+
+@click.command()
+@common_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only from this date on.")
+@click.option("--events", is_flag=True, help="The full audit trail instead: every state change.")
+@click.option(
+    "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
+)
+def export(
+    config_path: str | None,
+    log_format: str,
+    fmt: str,
+    since: datetime | None,
+    events: bool,
+    output: TextIO,
+) -> None:
+    """What was posted where and when, with each post's address: the public record."""
+    config = load(config_path, log_format)
+    start = since_utc(config, since)
+    rows: list[dict[str, Any]]
+    if events:
+        rows = [
+            {
+                "time": e.at.isoformat(),
+                "delivery": e.delivery,
+                "account": e.account,
+                "link": e.link,
+                "from": e.from_state or "",
+                "to": e.to_state,
+                "actor": e.actor,
+                "detail": e.detail or "",
+            }
+            for e in app.export_events(config, since=start)
+        ]
+    else:
+        rows = [
+            {
+                "sent_at": p.sent_at.isoformat(),
+                "account": p.account,
+                "feed": p.feed,
+                "title": p.title,
+                "link": p.link,
+                "post_url": p.remote_url or "",
+                "post_id": p.remote_id or "",
+                "delivery": p.delivery,
+            }
+            for p in app.export_posted(config, since=start)
+        ]
+    if fmt == "json":
+        output.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return
+    fields = (
+        ["time", "delivery", "account", "link", "from", "to", "actor", "detail"]
+        if events
+        else ["sent_at", "account", "feed", "title", "link", "post_url", "post_id", "delivery"]
+    )
+    writer = csv.DictWriter(output, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+@click.command()
+@common_options
+@click.option(
+    "--state",
+    "states",
+    type=click.Choice(sorted(_LISTED)),
+    multiple=True,
+    help="Which deliveries (repeatable). Default: held, unknown and failed.",
+)
+def queue(config_path: str | None, log_format: str, states: Sequence[str]) -> None:
+    """List deliveries waiting for a decision, with the text each would post."""
+    config = load(config_path, log_format)
+    wanted = [_LISTED[s] for s in states] or [
+        DeliveryState.HELD,
+        DeliveryState.UNKNOWN,
+        DeliveryState.FAILED,
+    ]
+    listing = app.queue(config, wanted)
+    for account, reason in sorted(listing.paused.items()):
+        click.echo(f"account {account} is PAUSED: {reason}")
+        click.echo(f"  (autoposter account resume {account})")
+    for entry in listing.entries:
+        _show(config, entry)
+    if not listing.entries:
+        click.echo("nothing waits for a decision.")
+
+
+def _show(config: Config, entry: app.QueueEntry) -> None:
+    delivery = entry.delivery
+    why = delivery.hold_reason or delivery.last_error or ""
+    click.echo(
+        f"#{delivery.id} {delivery.state} · {delivery.account} · {delivery.feed}"
+        f" · {local_time(config, delivery.created_at)}" + (" · URGENT" if delivery.urgent else "")
+    )
+    if why:
+        click.echo(f"  why: {why}")
+    if entry.text is None:
+        click.echo(f"  (account {delivery.account} is no longer in the configuration)")
+        click.echo(f"  {delivery.item.title}\n  {delivery.item.link}")
+        return
+    for line in entry.text.splitlines():
+        click.echo(f"  │ {line}")
+    click.echo()
+
+
+COMMANDS = (check, status, preview, export, queue)
