@@ -120,7 +120,9 @@ def check(config_path: str | None, log_format: str, online: bool) -> None:
             if online:
                 from autoposter.fetch import Fetcher
 
-                with Fetcher(user_agent=config.user_agent) as fetcher:
+                with Fetcher(
+                    user_agent=config.user_agent, allow_networks=config.allow_networks
+                ) as fetcher:
                     try:
                         fetched = fetcher.fetch(
                             feed.url, timeout=feed.timeout, max_bytes=feed.max_bytes
@@ -332,7 +334,7 @@ def preview(config_path: str | None, log_format: str, feed: str, limit: int) -> 
 
     publishers = build_publishers(config)
     try:
-        with Fetcher(user_agent=config.user_agent) as fetcher:
+        with Fetcher(user_agent=config.user_agent, allow_networks=config.allow_networks) as fetcher:
             fetched = fetcher.fetch(
                 feed_config.url, timeout=feed_config.timeout, max_bytes=feed_config.max_bytes
             )

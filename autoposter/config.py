@@ -22,6 +22,7 @@ options belong to the publisher plugin, which checks them itself.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 import re
@@ -123,7 +124,7 @@ _POLICY_KEYS = (
 _DELIVERY_KEYS = (*_POLICY_KEYS, "reconcile_after")
 _SMTP_KEYS = ("host", "port", "security", "username", "password", "from", "timeout")
 _ALERT_KEYS = ("email", "webhook", "feed_failing_after")
-_HTTP_KEYS = ("listen",)
+_HTTP_KEYS = ("listen", "allow_networks")
 _WEBHOOK_KEYS = ("url", "secret")
 _QUIET = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -342,6 +343,8 @@ class Config:
     # the secrets written in the file itself (not read from a `_file` or the environment),
     # and the `_file` secret files read.
     http_listen: tuple[str, int] | None = None
+    # Non-public networks that redirects and URLs from feed content may reach (fetch.py).
+    allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     inline_secrets: frozenset[str] = field(default=frozenset(), repr=False)
     secret_files: tuple[Path, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)
@@ -688,12 +691,25 @@ class _Parser:
         secrets the file itself holds (its permissions then matter)."""
         top = raw if isinstance(raw, dict) else {}
         http_listen = None
+        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         if top.get("http") is not None:
             block = self._mapping(
                 _interpolate(top["http"], "http", self.environ, {}), "http", "'listen'"
             )
             _check_keys(block, "http", _HTTP_KEYS)
-            http_listen = self._listen(block.get("listen", DEFAULT_HTTP_LISTEN), "http.listen")
+            # A block that only names networks does not turn the listener on.
+            if "listen" in block or "allow_networks" not in block:
+                http_listen = self._listen(block.get("listen", DEFAULT_HTTP_LISTEN), "http.listen")
+            at, example = "http.allow_networks", "[10.20.0.0/16, 127.0.0.1/32]"
+            for i, text in enumerate(
+                self._strings(block.get("allow_networks"), at, "networks", example)
+            ):
+                try:
+                    networks.append(ipaddress.ip_network(text.strip(), strict=False))
+                except ValueError:
+                    raise ConfigError(
+                        _index(at, i), f"expected a network such as 10.20.0.0/16, got {text!r}"
+                    ) from None
         leaves = [text for key, text in _string_leaves(top, None) if _holds_secrets(key)]
         inline = {
             secret
@@ -703,6 +719,7 @@ class _Parser:
         return replace(
             config,
             http_listen=http_listen,
+            allow_networks=tuple(networks),
             inline_secrets=frozenset(inline),
             secret_files=tuple(self.secret_files),
         )

@@ -41,7 +41,8 @@ def build_publishers(config: Config, storage: Storage | None = None) -> dict[str
     """One publisher per account block; raises ConfigError naming the key at fault.
 
     A publisher with an ``attach_state(AccountState)`` method gets its account's
-    key-value store when ``storage`` is given (a session kept across restarts).
+    key-value store when ``storage`` is given (a session kept across restarts);
+    one with ``attach_networks(networks)`` gets ``http.allow_networks``.
     """
     available = registry.available({account.type for account in config.accounts.values()})
     built: dict[str, Publisher] = {}
@@ -52,6 +53,9 @@ def build_publishers(config: Config, storage: Storage | None = None) -> dict[str
             attach = getattr(publisher, "attach_state", None)
             if storage is not None and attach is not None:
                 attach(storage.account_state(name))
+            networks = getattr(publisher, "attach_networks", None)
+            if networks is not None:
+                networks(config.allow_networks)
     except BaseException:
         for publisher in built.values():
             publisher.close()
@@ -86,7 +90,7 @@ class Runtime:
         return cls(
             config=config,
             storage=storage,
-            fetcher=Fetcher(user_agent=config.user_agent),
+            fetcher=Fetcher(user_agent=config.user_agent, allow_networks=config.allow_networks),
             parser=ParserPool(workers=parse_workers),
             publishers=publishers,
             alerts=notifier_for(config),

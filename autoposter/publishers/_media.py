@@ -2,24 +2,26 @@
 
 Their common options (``api_url``, ``timeout``, ``template``, ``utm``,
 ``language``) are checked and applied the same way here, and an item's image
-is downloaded here: http(s) only, a timeout, a byte cap enforced while
-streaming, and the bytes themselves must be a JPEG, PNG, GIF or WebP whatever
-the server's content type says.
+is downloaded here, through the fetcher as a URL from content (the address
+rule: no loopback, private or link-local address outside ``allow_networks``):
+http(s) only, a timeout, a byte cap enforced while streaming, and the bytes
+themselves must be a JPEG, PNG, GIF or WebP whatever the server's content type
+says.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from autoposter import __version__
+from autoposter.errors import FetchError
+from autoposter.fetch import Fetcher, Network
 from autoposter.render import TEMPLATE_FIELDS, with_utm
-from autoposter.types import Item, PostSpec
+from autoposter.types import Item, NotModified, PostSpec
 
 USER_AGENT = f"autoposter/{__version__}"
 DEFAULT_TIMEOUT = 20.0
@@ -160,41 +162,26 @@ def download_image(
     max_bytes: int,
     timeout: float,
     allowed: Sequence[str] = ("image/jpeg", "image/png", "image/gif", "image/webp"),
-    transport: httpx.BaseTransport | None = None,
+    allow_networks: Iterable[Network] = (),
 ) -> Downloaded:
-    """The image at ``url``, at most ``max_bytes``; raises MediaError saying why not."""
+    """The image at ``url``, at most ``max_bytes``; raises MediaError saying why not.
+
+    ``url`` came from a feed: the address rule refuses non-public addresses
+    outside ``allow_networks`` (and the message names the URL and the rule).
+    """
     if urlsplit(url).scheme not in ("http", "https"):
         raise MediaError("the image URL is not http(s)")
-    try:
-        with (
-            httpx.Client(
-                timeout=timeout,
-                follow_redirects=True,
-                max_redirects=5,
-                headers={"User-Agent": USER_AGENT, "Accept": "image/*"},
-                transport=transport,
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise MediaError(f"the image answered HTTP {response.status_code}")
-            declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if declared and not declared.startswith("image/"):
-                raise MediaError(f"the image URL serves {declared}, not an image")
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > max_bytes:
-                raise MediaError(f"the image is larger than {max_bytes} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise MediaError(f"the image is larger than {max_bytes} bytes")
-                chunks.append(chunk)
-    except httpx.HTTPError as e:
-        raise MediaError(f"the image could not be downloaded ({type(e).__name__})") from e
-    data = b"".join(chunks)
-    kind = sniff(data)
+    with Fetcher(user_agent=USER_AGENT, allow_networks=allow_networks, per_host=1) as fetcher:
+        try:
+            fetched = fetcher.fetch(url, timeout=timeout, max_bytes=max_bytes, trust="content")
+        except FetchError as e:
+            raise MediaError(f"the image could not be downloaded: {e.message}") from e
+    if isinstance(fetched, NotModified):  # never: the request was not conditional
+        raise MediaError("the image answered 304 Not Modified")
+    declared = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
+    if declared and not declared.startswith("image/"):
+        raise MediaError(f"the image URL serves {declared}, not an image")
+    kind = sniff(fetched.body)
     if kind is None or kind not in allowed:
         raise MediaError(f"the image is not one of {', '.join(allowed)}")
-    return Downloaded(data, kind)
+    return Downloaded(fetched.body, kind)

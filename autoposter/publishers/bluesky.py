@@ -74,6 +74,7 @@ from autoposter.errors import (
     RejectedError,
     UnavailableError,
 )
+from autoposter.fetch import Network
 from autoposter.publishers._media import (
     MediaError,
     base_url,
@@ -170,6 +171,7 @@ class BlueskyPublisher:
     """One Bluesky account; see the module documentation for its options."""
 
     kind: ClassVar[str] = "bluesky"
+    _allow_networks: tuple[Network, ...] = ()
     can_find: ClassVar[bool] = True
 
     def __init__(
@@ -214,6 +216,10 @@ class BlueskyPublisher:
 
     def __repr__(self) -> str:
         return f"BlueskyPublisher(name={self.name!r}, handle={self.handle!r})"
+
+    def attach_networks(self, networks: tuple[Network, ...]) -> None:
+        """The non-public networks its image downloads may reach (``http.allow_networks``)."""
+        self._allow_networks = networks
 
     def attach_state(self, state: AccountState) -> None:
         """Keep the session in the account's state, so a restart needs no new login."""
@@ -453,7 +459,10 @@ class BlueskyPublisher:
         """(blob ref, width, height) of the uploaded image, or None (logged)."""
         try:
             downloaded = download_image(
-                image.url, max_bytes=MAX_DOWNLOAD_BYTES, timeout=self.timeout
+                image.url,
+                max_bytes=MAX_DOWNLOAD_BYTES,
+                timeout=self.timeout,
+                allow_networks=self._allow_networks,
             )
             fitted = fit_image(downloaded.data, downloaded.content_type, max_bytes=MAX_BLOB_BYTES)
         except MediaError as e:

@@ -62,6 +62,7 @@ from autoposter.errors import (
     RejectedError,
     UnavailableError,
 )
+from autoposter.fetch import Network
 from autoposter.publishers._media import (
     USER_AGENT,
     MediaError,
@@ -156,6 +157,7 @@ class MastodonPublisher:
     """One Mastodon account; see the module documentation for its options."""
 
     kind: ClassVar[str] = "mastodon"
+    _allow_networks: tuple[Network, ...] = ()
     can_find: ClassVar[bool] = True
 
     def __init__(
@@ -217,6 +219,10 @@ class MastodonPublisher:
         return f"MastodonPublisher(name={self.name!r}, api_url={self.api_url!r})"
 
     # -- state -----------------------------------------------------------------
+
+    def attach_networks(self, networks: tuple[Network, ...]) -> None:
+        """The non-public networks its image downloads may reach (``http.allow_networks``)."""
+        self._allow_networks = networks
 
     def attach_state(self, state: AccountState) -> None:
         """Remember the instance's limit across restarts in the account's state."""
@@ -395,7 +401,12 @@ class MastodonPublisher:
     def _upload(self, image: Image) -> str | None:
         """The media id of the uploaded image, or None (logged) when it cannot be attached."""
         try:
-            picture = download_image(image.url, max_bytes=MAX_IMAGE_BYTES, timeout=self.timeout)
+            picture = download_image(
+                image.url,
+                max_bytes=MAX_IMAGE_BYTES,
+                timeout=self.timeout,
+                allow_networks=self._allow_networks,
+            )
         except MediaError as e:
             self._skip_image(image, str(e))
             return None

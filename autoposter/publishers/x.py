@@ -52,6 +52,7 @@ from autoposter.errors import (
     RejectedError,
     UnavailableError,
 )
+from autoposter.fetch import Network
 from autoposter.publishers import _media
 from autoposter.render import render_text
 from autoposter.types import AccountInfo, Image, Item, Post, PostSpec, Receipt
@@ -148,6 +149,7 @@ class XPublisher:
     """An X account, posting as the user whose access token is configured."""
 
     kind: ClassVar[str] = "x"
+    _allow_networks: tuple[Network, ...] = ()
 
     def __init__(
         self,
@@ -194,6 +196,10 @@ class XPublisher:
         self._user_id: str | None = None
         self._lock = threading.Lock()
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def attach_networks(self, networks: tuple[Network, ...]) -> None:
+        """The non-public networks its image downloads may reach (``http.allow_networks``)."""
+        self._allow_networks = networks
 
     def attach_state(self, state: _State) -> None:
         """Keep the month's spending in the account's stored state."""
@@ -317,7 +323,10 @@ class XPublisher:
             return []
         try:
             image = _media.download_image(
-                post.image.url, max_bytes=IMAGE_MAX_BYTES, timeout=self.timeout
+                post.image.url,
+                max_bytes=IMAGE_MAX_BYTES,
+                timeout=self.timeout,
+                allow_networks=self._allow_networks,
             )
         except _media.MediaError as e:
             logs.event("image-skipped", level=logging.WARNING, account=self.name, reason=str(e))
