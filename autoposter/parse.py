@@ -37,12 +37,13 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html.entities import html5 as _HTML5_ENTITIES
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import feedparser
 from feedparser.namespaces import mediarss
 
 from autoposter.errors import ParseError
+from autoposter.safetext import clean
 from autoposter.types import Image, Item, ParsedFeed
 from autoposter.urls import canonical_link
 
@@ -580,7 +581,7 @@ def _text(value: object, content_type: str | None, *, multiline: bool) -> str:
 
 
 def _fold(value: str, multiline: bool) -> str:
-    value = _CONTROL_RE.sub("", value)
+    value = clean(value)
     lines = (_SPACE_RUN_RE.sub(" ", line).strip() for line in value.splitlines())
     text = ("\n" if multiline else " ").join(line for line in lines if line)
     return text if text.isascii() else unicodedata.normalize("NFC", text)
@@ -685,7 +686,14 @@ def _http_url(value: object, base: str) -> str:
         return ""
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return ""
-    return absolute
+    return _UNSAFE_IN_URL_RE.sub(lambda m: quote(m.group(0)), absolute)
+
+
+# Characters a browser would percent-encode anyway: left raw, they end a link early in a
+# post, open a tag where the post is shown as HTML, or make one address look like another.
+_UNSAFE_IN_URL_RE = re.compile(
+    '[\x00-\x20\x7f-\xa0"<>`\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]'
+)
 
 
 def _clean_id(value: object) -> str:

@@ -516,7 +516,8 @@ def test_a_redirect_to_another_loopback_origin_is_refused(
         fetcher.fetch(server.url("/feed.xml"))
     message = caught.value.message
     assert f"refused {other.url('/admin')}" in message
-    assert "loopback" in message and "http.allow_networks" in message
+    assert "loopback" in message
+    assert "http.allow_networks" in message
     assert "hunter22" not in str(caught.value)
     assert other.requests == []
 

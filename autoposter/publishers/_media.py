@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from autoposter import __version__
 from autoposter.errors import FetchError
 from autoposter.fetch import Fetcher, Network
-from autoposter.render import TEMPLATE_FIELDS, with_utm
+from autoposter.render import TEMPLATE_FIELDS, safe_item, with_utm
 from autoposter.types import Item, NotModified, PostSpec
 
 USER_AGENT = f"autoposter/{__version__}"
@@ -121,7 +121,9 @@ def prepare(
 
     With ``utm`` the item's link carries the campaign tags, so the same string
     appears in the text, the card and wherever else the post names its link.
+    Its texts are made safe (``render.safe_item``) for the card and alt text too.
     """
+    item = safe_item(item)
     if utm:
         item = dataclasses.replace(
             item, link=with_utm(item.link, source=account, campaign=spec.feed)
