@@ -35,7 +35,7 @@ MAX_JITTER = 30.0
 FIRST_POLL_SPREAD = 10.0
 HEARTBEAT = 5.0
 # Settings read once at start; a reload that changes them says a restart is needed.
-RESTART_KEYS = ("database", "timezone", "user_agent", "http_listen")
+RESTART_KEYS = ("database", "timezone", "user_agent", "http_listen", "allow_networks")
 
 
 def _jitter(interval: float) -> float:

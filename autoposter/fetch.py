@@ -15,6 +15,16 @@ Bounds, so that one bad server cannot hold a worker thread or the memory:
 - at most ``max_redirects`` redirects, to http and https URLs only;
 - at most ``per_host`` requests in flight to one host:port.
 
+Where a request may go (the address rule): a URL the operator configured
+(``trust="config"``) may reach any address. A redirect to another origin
+(scheme, host, port) than the configured URL's, and any URL taken from feed or
+network content (``trust="content"``: images, card thumbnails), may reach a
+loopback, private, link-local, shared, multicast, reserved or unspecified
+address only inside ``allow_networks``. The check is made on the address the
+socket actually connects to, resolved here, so a name that resolves to a
+public address when checked and to a private one when connected (DNS
+rebinding) cannot slip past it.
+
 Time spent waiting for a free per-host slot or pooled connection is local
 queueing, not the server's time: it does not count against ``timeout`` and is
 bounded separately by ``SLOT_WAIT`` seconds.
@@ -25,6 +35,7 @@ from __future__ import annotations
 import collections
 import contextvars
 import hashlib
+import ipaddress
 import os
 import re
 import socket
@@ -37,7 +48,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -46,7 +57,7 @@ import httpx
 
 from autoposter import __version__, httpdate
 from autoposter.errors import FetchError
-from autoposter.types import Fetched, NotModified
+from autoposter.types import Fetched, Network, NotModified
 
 __all__ = [
     "ACCEPT",
@@ -54,8 +65,13 @@ __all__ = [
     "DEFAULT_USER_AGENT",
     "SLOT_WAIT",
     "Fetcher",
+    "Network",
+    "Trust",
     "redact_url",
 ]
+
+#: Who named a URL: the operator's configuration, or feed or network content.
+Trust = Literal["config", "content"]
 
 DEFAULT_USER_AGENT: Final = f"autoposter/{__version__} (+https://github.com/autoposter/autoposter)"
 DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
@@ -79,6 +95,7 @@ _FILE_TYPES: Final = {
 _WIRE_HEADERS: Final = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _SCHEME: Final = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.\-]*):")
 _USERINFO: Final = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//)[^/?#]*@")
+_SHARED: Final = ipaddress.ip_network("100.64.0.0/10")
 
 # The absolute time.monotonic() deadline of the fetch running in this thread.
 # httpx's sync client does its socket I/O in the calling thread, so the network
@@ -112,6 +129,7 @@ class Fetcher:
         connect_timeout: float = 10.0,
         per_host: int = 2,
         max_hosts: int = 256,
+        allow_networks: Iterable[Network] = (),
     ) -> None:
         if max_redirects < 0 or per_host < 1 or max_hosts < 1:
             raise ValueError("max_redirects must be >= 0, per_host and max_hosts >= 1")
@@ -119,6 +137,7 @@ class Fetcher:
         self._connect_timeout = connect_timeout
         self._per_host = per_host
         self._max_hosts = max_hosts
+        self._rule = _AddressRule(tuple(allow_networks))
         self._hosts: collections.OrderedDict[str, _Host] = collections.OrderedDict()
         self._hosts_lock = threading.Lock()
         self._closed = False
@@ -159,19 +178,23 @@ class Fetcher:
         last_modified: str | None = None,
         timeout: float = 20.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        trust: Trust = "config",
     ) -> Fetched | NotModified:
         """GET ``url``, conditionally when ``etag`` or ``last_modified`` is given.
 
         Returns ``NotModified`` on 304 and ``Fetched`` on 200/203; raises
-        ``FetchError`` otherwise. ``Fetched.url`` and its ``content-location``
-        header are the final URL after redirects, without userinfo. ``file:``
-        URLs (absolute, local) are read from disk with the same byte cap.
+        ``FetchError`` otherwise, among others when the address rule (module
+        docstring) refuses where ``url`` or a redirect leads; ``trust`` says who
+        named ``url``. ``Fetched.url`` and its ``content-location`` header are
+        the final URL after redirects, without userinfo. ``file:`` URLs
+        (absolute, local) are read from disk with the same byte cap, when the
+        configuration names them.
         """
         url = url.strip()
         shown = redact_url(url)
         match = _SCHEME.match(url)
         scheme = match.group(1).lower() if match else ""
-        if scheme == "file":
+        if scheme == "file" and trust == "config":
             return _read_file(url, shown, max_bytes)
         if scheme not in _DEFAULT_PORTS:
             what = f"unsupported URL scheme {scheme!r}" if scheme else "not an absolute URL"
@@ -189,6 +212,7 @@ class Fetcher:
             max_bytes=max_bytes,
             headers=conditional,
             fail=fail,
+            origin=_origin(current) if trust == "config" else None,
         )
         seen = {str(current)}
         for _ in range(self._max_redirects + 1):
@@ -212,6 +236,11 @@ class Fetcher:
                     "GET", url, headers=call.headers, timeout=call.httpx_timeout()
                 ) as response:
                     return self._handle(url, response, call)
+            except httpx.ConnectError as e:
+                refused = next((c for c in _causes(e) if isinstance(c, _Refused)), None)
+                if refused is None:
+                    raise call.fail(self._describe(e, call)) from e
+                raise call.fail(f"refused {redact_url(str(url))}: {refused.reason}") from e
             except httpx.InvalidURL as e:
                 # The request URL is valid by now: httpx failed on a Location it
                 # pre-builds for every redirect, even one we follow ourselves.
@@ -264,9 +293,15 @@ class Fetcher:
 
     @contextmanager
     def _slot(self, url: httpx.URL, call: _Call) -> Iterator[httpx.Client]:
-        """The host's client, once one of its ``per_host`` slots is free."""
+        """The host's client, once one of its ``per_host`` slots is free.
+
+        Requests that the address rule guards get clients of their own: a
+        connection opened for the configured origin, unchecked, is never reused
+        for a URL from content.
+        """
+        guarded = call.origin is None or _origin(url) != call.origin
         key = f"{url.scheme}://{url.host}:{url.port or _DEFAULT_PORTS.get(url.scheme, 0)}"
-        host = self._host(key)
+        host = self._host(key + " guarded" if guarded else key, guarded)
         started = time.monotonic()
         if not host.slots.acquire(timeout=SLOT_WAIT):
             with self._hosts_lock:
@@ -281,7 +316,7 @@ class Fetcher:
             with self._hosts_lock:
                 host.users -= 1
 
-    def _host(self, key: str) -> _Host:
+    def _host(self, key: str, guarded: bool) -> _Host:
         """The host's entry, counted as in use; the least recently used idle ones beyond
         ``max_hosts`` are closed."""
         retired: list[_Host] = []
@@ -290,7 +325,8 @@ class Fetcher:
                 raise RuntimeError("the fetcher is closed")
             host = self._hosts.get(key)
             if host is None:
-                host = self._hosts[key] = _Host(self._new_client(), self._per_host)
+                client = self._new_client(self._rule if guarded else None)
+                host = self._hosts[key] = _Host(client, self._per_host)
                 for other_key, other in list(self._hosts.items()):
                     if len(self._hosts) <= self._max_hosts:
                         break
@@ -303,12 +339,12 @@ class Fetcher:
             old.client.close()
         return host
 
-    def _new_client(self) -> httpx.Client:
+    def _new_client(self, rule: _AddressRule | None) -> httpx.Client:
         limits = httpx.Limits(
             max_connections=self._per_host, max_keepalive_connections=self._per_host
         )
         transport = httpx.HTTPTransport(verify=self._ssl, limits=limits)
-        _install_deadline_backend(transport)
+        _install_deadline_backend(transport, rule)
         return httpx.Client(transport=transport, follow_redirects=False, headers=self._headers)
 
     def _describe(self, e: httpx.HTTPError, call: _Call) -> str:
@@ -389,6 +425,8 @@ class _Call:
     max_bytes: int
     headers: dict[bytes, bytes]
     fail: _Failure
+    # The configured URL's (scheme, host, port); None for a URL from content.
+    origin: tuple[str, str, int] | None
     deadline: float = 0.0
 
     def __post_init__(self) -> None:
@@ -418,6 +456,10 @@ def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[by
         if not any(c in raw for c in b"\r\n\0"):
             headers[name] = raw
     return headers
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int]:
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
 
 
 def _valid(url: httpx.URL) -> httpx.URL:
@@ -664,15 +706,67 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+class _Refused(httpcore.ConnectError):
+    """Every address of the host is one the address rule keeps this request from."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _AddressRule:
+    """Which addresses a guarded request may connect to: public ones, and ``allowed``."""
+
+    allowed: tuple[Network, ...]
+
+    def refusal(self, host: str, address: str) -> str | None:
+        """Why ``address`` (``host`` resolved) is refused, or None when it may be reached."""
+        ip = ipaddress.ip_address(address.partition("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        kind = _address_kind(ip)
+        if kind is None or any(ip in network for network in self.allowed):
+            return None
+        named = f"{address} is" if host == address else f"{host} resolves to {address},"
+        return (
+            f"{named} {'an' if kind[0] in 'aeiou' else 'a'} {kind} address; a redirect to "
+            "another origin, or a URL from feed content, may reach it only inside "
+            "http.allow_networks"
+        )
+
+
+def _address_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """What makes ``ip`` not public, or None when it is."""
+    for kind, test in (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("shared", ip in _SHARED),
+        ("multicast", ip.is_multicast),
+        ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
+        ("non-public", not ip.is_global),
+    ):
+        if test:
+            return kind
+    return None
+
+
 class _DeadlineBackend(httpcore.NetworkBackend):
-    """Clamps every socket timeout to the calling thread's fetch deadline.
+    """Clamps every socket timeout to the calling thread's fetch deadline and, with a
+    ``rule``, connects only to the addresses it allows.
 
     Read timeouts alone let a server that sends one byte just before each
     timeout keep a connection forever, in the headers as well as the body.
+    The rule is applied here, where the name is resolved and the very address
+    checked is the one connected to; TLS still verifies the host name, which
+    httpcore passes to ``start_tls`` itself.
     """
 
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+    def __init__(self, inner: httpcore.NetworkBackend, rule: _AddressRule | None) -> None:
         self._inner = inner
+        self._rule = rule
 
     def connect_tcp(
         self,
@@ -682,14 +776,47 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(
-            host,
-            port,
-            _remaining(timeout, httpcore.ConnectTimeout),
-            local_address,
-            socket_options,
-        )
-        return _DeadlineStream(stream)
+        if self._rule is None:
+            addresses = [host]
+        else:
+            addresses = self._allowed_addresses(self._rule, host, port)
+        error: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                stream = self._inner.connect_tcp(
+                    address,
+                    port,
+                    _remaining(timeout, httpcore.ConnectTimeout),
+                    local_address,
+                    socket_options,
+                )
+            except httpcore.ConnectError as e:
+                error = e
+                continue
+            return _DeadlineStream(stream)
+        assert error is not None
+        raise error
+
+    @staticmethod
+    def _allowed_addresses(rule: _AddressRule, host: str, port: int) -> list[str]:
+        """The host's addresses that ``rule`` allows; raises _Refused when there are none."""
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:
+            raise httpcore.ConnectError(str(e)) from e
+        allowed: list[str] = []
+        refusal = "the host name has no address"
+        for *_, sockaddr in found:
+            address = str(sockaddr[0])
+            reason = rule.refusal(host, address)
+            if reason is None:
+                if address not in allowed:
+                    allowed.append(address)
+            else:
+                refusal = reason
+        if not allowed:
+            raise _Refused(refusal)
+        return allowed
 
     def connect_unix_socket(
         self,
@@ -706,10 +833,13 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _install_deadline_backend(transport: httpx.HTTPTransport) -> None:
+def _install_deadline_backend(transport: httpx.HTTPTransport, rule: _AddressRule | None) -> None:
     # httpx has no public hook for the network backend; the pool's attribute is
-    # stable across httpx 0.2x. Without it the deadline is still checked
-    # between body chunks, so this degrades, never breaks.
+    # stable across httpx 0.2x. Without it the deadline would only be checked
+    # between body chunks, and the address rule not at all: a guarded request
+    # then fails rather than go unchecked.
     pool = getattr(transport, "_pool", None)
     if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
-        pool._network_backend = _DeadlineBackend(pool._network_backend)
+        pool._network_backend = _DeadlineBackend(pool._network_backend, rule)
+    elif rule is not None:
+        raise RuntimeError("this httpx cannot check where a request connects")

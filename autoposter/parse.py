@@ -37,12 +37,13 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html.entities import html5 as _HTML5_ENTITIES
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import feedparser
 from feedparser.namespaces import mediarss
 
 from autoposter.errors import ParseError
+from autoposter.safetext import clean
 from autoposter.types import Image, Item, ParsedFeed
 from autoposter.urls import canonical_link
 
@@ -307,7 +308,8 @@ def _entry_item(entry: Any, *, url: str, language: str | None) -> Item | None:
     base = _get(first_detail, "base") or url
 
     entry_id = _clean_id(_get(entry, "id"))
-    link = _http_url(_get(entry, "link"), base) or _http_url(entry_id, "")
+    written = _absolute_url(_get(entry, "link"), base) or _absolute_url(entry_id, "")
+    link = _safe_url(written)
 
     summary = _text(_get(entry, "summary"), _get(summary_detail, "type"), multiline=True)
     for content in contents:
@@ -332,7 +334,7 @@ def _entry_item(entry: Any, *, url: str, language: str | None) -> Item | None:
     )
     tags = _get(entry, "tags") or ()
     return Item(
-        key=_key(entry_id, link, title),
+        key=_key(entry_id, written, title),
         link=link,
         title=title,
         summary=summary,
@@ -436,11 +438,12 @@ def _json_item(raw: dict[str, Any], *, url: str, language: str | None) -> Item |
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
         raw_id = str(raw_id)
     entry_id = _clean_id(raw_id)
-    link = (
-        _http_url(_str(raw.get("url")), url)
-        or _http_url(_str(raw.get("external_url")), url)
-        or _http_url(entry_id, "")
+    written = (
+        _absolute_url(_str(raw.get("url")), url)
+        or _absolute_url(_str(raw.get("external_url")), url)
+        or _absolute_url(entry_id, "")
     )
+    link = _safe_url(written)
     content_html = _str(raw.get("content_html"))
     summary = _text(_str(raw.get("summary")), None, multiline=True)
     if not summary:
@@ -475,7 +478,7 @@ def _json_item(raw: dict[str, Any], *, url: str, language: str | None) -> Item |
     if isinstance(authors[0], dict):
         author = _author(_str(authors[0].get("name")))
     return Item(
-        key=_key(entry_id, link, title),
+        key=_key(entry_id, written, title),
         link=link,
         title=title,
         summary=summary,
@@ -580,7 +583,7 @@ def _text(value: object, content_type: str | None, *, multiline: bool) -> str:
 
 
 def _fold(value: str, multiline: bool) -> str:
-    value = _CONTROL_RE.sub("", value)
+    value = clean(value)
     lines = (_SPACE_RUN_RE.sub(" ", line).strip() for line in value.splitlines())
     text = ("\n" if multiline else " ").join(line for line in lines if line)
     return text if text.isascii() else unicodedata.normalize("NFC", text)
@@ -672,7 +675,21 @@ def _first_img(markup: str, base: str) -> Image | None:
 
 
 def _http_url(value: object, base: str) -> str:
-    """``value`` made absolute against ``base``; "" unless it is an http(s) URL with a host."""
+    """``value`` made absolute against ``base``, its unsafe characters percent-encoded;
+    "" unless it is an http(s) URL with a host."""
+    return _safe_url(_absolute_url(value, base))
+
+
+def _safe_url(absolute: str) -> str:
+    return _UNSAFE_IN_URL_RE.sub(lambda m: quote(m.group(0)), absolute)
+
+
+def _absolute_url(value: object, base: str) -> str:
+    """``value`` made absolute against ``base``, as written; "" unless http(s) with a host.
+
+    Item keys are made from this form: it is what they were made from before links were
+    percent-encoded, so an item stored then is not taken for a new one now.
+    """
     if not isinstance(value, str):
         return ""
     value = value.strip()
@@ -686,6 +703,13 @@ def _http_url(value: object, base: str) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return ""
     return absolute
+
+
+# Characters a browser would percent-encode anyway: left raw, they end a link early in a
+# post, open a tag where the post is shown as HTML, or make one address look like another.
+_UNSAFE_IN_URL_RE = re.compile(
+    '[\x00-\x20\x7f-\xa0"<>`\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]'
+)
 
 
 def _clean_id(value: object) -> str:

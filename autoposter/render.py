@@ -8,6 +8,7 @@ never cut.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import re
@@ -18,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import regex  # type: ignore[import-untyped]
 
+from autoposter.safetext import clean
 from autoposter.types import Item, PostSpec
 
 ELLIPSIS = "…"
@@ -104,8 +106,34 @@ def _tidy(text: str) -> str:
     return text.strip()
 
 
+def safe_item(item: Item) -> Item:
+    """``item`` with every text a post may show (title, summary, author, categories,
+    image alt text) made safe by ``safetext.clean``; its link and image URL untouched.
+
+    Items from feeds are clean already (parse applies the same rule); this is for
+    items written elsewhere, such as ``post --title``.
+    """
+    image = item.image
+    if image is not None and image.alt is not None:
+        image = dataclasses.replace(image, alt=clean(image.alt).strip() or None)
+    return dataclasses.replace(
+        item,
+        title=clean(item.title),
+        summary=clean(item.summary),
+        author=None if item.author is None else clean(item.author),
+        categories=tuple(clean(c) for c in item.categories),
+        image=image,
+    )
+
+
 def fill(template: str, item: Item, spec: PostSpec, **overrides: str) -> str:
-    """The template filled with the item's fields, blank lines and stray spaces tidied."""
+    """The template filled with the item's fields, blank lines and stray spaces tidied.
+
+    Every field but the link, and the text around the link, is made safe
+    (``safetext.clean``: no markup, no control, no bidi override), whatever
+    the text came from (a feed, ``post --title``, the template itself); the
+    link is left exactly as it is.
+    """
     fields = {
         "title": item.title,
         "link": item.link,
@@ -116,7 +144,10 @@ def fill(template: str, item: Item, spec: PostSpec, **overrides: str) -> str:
         "categories": ", ".join(item.categories),
     }
     fields.update(overrides)
-    return _tidy(template.format_map(fields))
+    link = fields["link"]
+    fields = {name: value if name == "link" else clean(value) for name, value in fields.items()}
+    text = template.format_map(fields)
+    return _tidy(link.join(clean(part) for part in text.split(link)) if link else clean(text))
 
 
 def shorten(text: str, fits: Callable[[str], bool]) -> str:

@@ -41,7 +41,8 @@ def build_publishers(config: Config, storage: Storage | None = None) -> dict[str
     """One publisher per account block; raises ConfigError naming the key at fault.
 
     Each publisher gets its account's key-value store through ``attach_state``
-    when ``storage`` is given (a session kept across restarts).
+    when ``storage`` is given (a session kept across restarts), and
+    ``http.allow_networks`` through ``attach_networks``.
     """
     available = registry.available({account.type for account in config.accounts.values()})
     built: dict[str, Publisher] = {}
@@ -51,6 +52,7 @@ def build_publishers(config: Config, storage: Storage | None = None) -> dict[str
             built[name] = publisher
             if storage is not None:
                 publisher.attach_state(storage.account_state(name))
+            publisher.attach_networks(config.allow_networks)
     except BaseException:
         for publisher in built.values():
             publisher.close()
@@ -98,7 +100,7 @@ class Runtime:
         return cls(
             config=config,
             storage=storage,
-            fetcher=Fetcher(user_agent=config.user_agent),
+            fetcher=Fetcher(user_agent=config.user_agent, allow_networks=config.allow_networks),
             parser=ParserPool(workers=parse_workers),
             publishers=publishers,
             alerts=notifier_for(config),

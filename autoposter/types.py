@@ -7,11 +7,15 @@ standard library only, so any module may import it.
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeAlias
+
+#: A block of IP addresses, as ``http.allow_networks`` names them.
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +244,10 @@ class Publisher(Protocol):
     the registry gives a plugin class that does not declare them):
     ``can_find`` says whether ``find`` can tell at all (a Telegram bot cannot
     read its channel); ``attach_state`` hands over the account's stored state
-    before the first call; ``writer_type`` is the class of the pure half, built
-    from the same options minus the secrets, or None.
+    before the first call, ``attach_networks`` the non-public networks
+    (``http.allow_networks``) that downloads of URLs from content may reach;
+    ``writer_type`` is the class of the pure half, built from the same options
+    minus the secrets, or None.
     """
 
     kind: ClassVar[str]
@@ -249,6 +255,8 @@ class Publisher(Protocol):
     writer_type: ClassVar[type[Writer] | None]
 
     def attach_state(self, state: AccountStore) -> None: ...
+
+    def attach_networks(self, networks: tuple[Network, ...]) -> None: ...
 
     def render(self, item: Item, spec: PostSpec) -> Post: ...
 

@@ -9,6 +9,7 @@ run (or the tests fail).
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import os
 import shutil
@@ -134,13 +135,16 @@ def spec() -> PostSpec:
 
 def publisher(pds: Pds, **options: object) -> BlueskyPublisher:
     options.setdefault("app_password", pds.app_password)
-    return BlueskyPublisher(
+    built = BlueskyPublisher(
         name="ville_bluesky",
         handle=pds.handle,
         api_url=pds.url,
         timeout=20,
         **options,  # type: ignore[arg-type]
     )
+    # As ``http.allow_networks`` would: the test website is on another 127.0.0.1 port.
+    built.attach_networks((ipaddress.ip_network("127.0.0.0/8"),))
+    return built
 
 
 def stored(pds: Pds, rkey: str) -> dict[str, object]:

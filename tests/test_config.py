@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import subprocess
 import sys
 from pathlib import Path
@@ -856,6 +857,24 @@ def test_http_listen_errors(tmp_path: Path, text: str, path: str, words: str) ->
     found = error(tmp_path, text + "\n")
     assert found.path == path
     assert words in found.message
+
+
+def test_http_allow_networks(tmp_path: Path) -> None:
+    assert load(tmp_path, "feeds: {}\n").allow_networks == ()
+    config = load(tmp_path, "http: {allow_networks: [10.20.0.0/16, 192.168.1.7/24, '::1']}\n")
+    assert config.allow_networks == (
+        ipaddress.ip_network("10.20.0.0/16"),
+        ipaddress.ip_network("192.168.1.0/24"),
+        ipaddress.ip_network("::1/128"),
+    )
+    assert config.http_listen is None  # naming networks does not turn the listener on
+    both = load(tmp_path, "http: {listen: 8000, allow_networks: [127.0.0.0/8]}\n")
+    assert both.http_listen == ("127.0.0.1", 8000)
+    found = error(tmp_path, "http: {allow_networks: [10.0.0.0/8, intranet]}\n")
+    assert found.path == "http.allow_networks[1]"
+    assert "expected a network such as 10.20.0.0/16" in found.message
+    single = error(tmp_path, "http: {allow_networks: 10.0.0.0/8}\n")
+    assert "in brackets" in single.message
 
 
 def test_inline_secrets_are_the_ones_written_in_the_file(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import socket
 import threading
 import time
@@ -492,3 +493,120 @@ def test_server_stops_fast_while_handlers_sleep() -> None:
     assert time.monotonic() - started < 2
     assert not thread.is_alive()
     assert errors
+
+
+# -- where a request may go ------------------------------------------------------------
+
+LOOPBACK = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+
+
+@pytest.fixture
+def other() -> Iterator[FeedServer]:
+    """A second server on 127.0.0.1: another origin, as an intranet host would be."""
+    with FeedServer() as s:
+        yield s
+
+
+def test_a_redirect_to_another_loopback_origin_is_refused(
+    server: FeedServer, other: FeedServer, fetcher: Fetcher
+) -> None:
+    other.set("/admin", RSS)
+    server.redirect("/feed.xml", other.url("/admin").replace("://", "://u:hunter22@"))
+    with pytest.raises(FetchError) as caught:
+        fetcher.fetch(server.url("/feed.xml"))
+    message = caught.value.message
+    assert f"refused {other.url('/admin')}" in message
+    assert "loopback" in message
+    assert "http.allow_networks" in message
+    assert "hunter22" not in str(caught.value)
+    assert other.requests == []
+
+
+def test_a_redirect_to_another_origin_inside_allow_networks_is_followed(
+    server: FeedServer, other: FeedServer
+) -> None:
+    other.set("/feed.xml", RSS)
+    server.redirect("/feed.xml", other.url("/feed.xml"))
+    with Fetcher(allow_networks=LOOPBACK) as fetcher:
+        assert fetched(fetcher.fetch(server.url("/feed.xml"))).body == RSS
+
+
+def test_a_redirect_that_keeps_the_configured_origin_is_followed(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    server.set("/new/feed.xml", RSS)
+    server.redirect("/feed.xml", server.url("/new/feed.xml"))
+    result = fetched(fetcher.fetch(server.url("/feed.xml")))
+    assert result.url == server.url("/new/feed.xml")
+
+
+def test_a_redirect_away_and_back_to_the_configured_origin_is_refused_on_the_way(
+    server: FeedServer, other: FeedServer, fetcher: Fetcher
+) -> None:
+    server.set("/feed.xml", RSS)
+    other.redirect("/hop", server.url("/feed.xml"))
+    server.redirect("/start", other.url("/hop"))
+    with pytest.raises(FetchError, match="refused"):
+        fetcher.fetch(server.url("/start"))
+    assert other.requests == []
+
+
+def test_a_url_from_content_on_a_loopback_address_is_not_fetched(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    server.set("/feed.xml", RSS)
+    server.set("/image.jpg", b"\xff\xd8\xff", content_type="image/jpeg")
+    # A connection opened for the configured feed is not reused for content.
+    fetched(fetcher.fetch(server.url("/feed.xml")))
+    with pytest.raises(FetchError, match=r"refused .*: 127\.0\.0\.1 is a loopback address"):
+        fetcher.fetch(server.url("/image.jpg"), trust="content")
+    assert server.requests_to("/image.jpg") == []
+    with Fetcher(allow_networks=LOOPBACK) as allowing:
+        body = fetched(allowing.fetch(server.url("/image.jpg"), trust="content")).body
+        assert body == b"\xff\xd8\xff"
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_for_content(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    server.set("/image.jpg", b"\xff\xd8\xff", content_type="image/jpeg")
+    url = f"http://localhost:{server.port}/image.jpg"
+    with pytest.raises(FetchError, match=r"localhost resolves to .*a loopback address"):
+        fetcher.fetch(url, trust="content")
+    assert server.requests == []
+    with Fetcher(allow_networks=LOOPBACK) as allowing:
+        assert fetched(allowing.fetch(url, trust="content")).body == b"\xff\xd8\xff"
+
+
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("169.254.169.254", "link-local"),
+        ("10.1.2.3", "private"),
+        ("192.168.0.10", "private"),
+        ("172.16.0.1", "private"),
+        ("100.64.0.1", "shared"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("[::1]", "loopback"),
+        ("[fc00::1]", "private"),
+        ("[fe80::1]", "link-local"),
+        ("[::ffff:127.0.0.1]", "loopback"),
+        ("[::]", "unspecified"),
+    ],
+)
+def test_every_non_public_address_is_refused_for_content_without_connecting(
+    fetcher: Fetcher, host: str, kind: str
+) -> None:
+    with pytest.raises(FetchError, match=f"a(n)? {kind} address") as caught:
+        fetcher.fetch(f"http://{host}:9/x.jpg", trust="content", timeout=2)
+    assert caught.value.message.startswith(f"refused http://{host}:9/x.jpg")
+
+
+def test_a_file_url_from_content_is_refused(tmp_path: Path, fetcher: Fetcher) -> None:
+    path = tmp_path / "secret.xml"
+    path.write_bytes(RSS)
+    with pytest.raises(FetchError, match="unsupported URL scheme 'file'"):
+        fetcher.fetch(path.as_uri(), trust="content")
+    assert fetched(fetcher.fetch(path.as_uri())).body == RSS

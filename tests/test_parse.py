@@ -17,6 +17,7 @@ import autoposter.parse
 from autoposter.errors import ParseError
 from autoposter.parse import parse_feed
 from autoposter.types import Image, Item, ParsedFeed
+from autoposter.urls import canonical_link
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
@@ -161,8 +162,9 @@ def test_atom_with_xml_base_and_xml_lang() -> None:
                 key="tag:agglo-exemple.fr,2025:actu-77",
                 # relative to the entry's xml:base, itself relative to the feed's
                 link="https://www.agglo-exemple.fr/actualites/2025/travaux-eau.html",
-                # type="text" is plain text: "<urgents>" is literally in the title
-                title="Eau potable : travaux <urgents> à Vileneuve",
+                # type="text" is plain text, but "<urgents>" reads as a tag wherever the
+                # post is shown as HTML: no tag ever reaches a post
+                title="Eau potable : travaux à Vileneuve",
                 summary="Coupure d'eau jeudi matin.",
                 published=utc(2025, 6, 4, 16, 30),
                 updated=utc(2025, 6, 5, 6, 0),
@@ -590,7 +592,7 @@ def test_html_to_text_rules() -> None:
     )
     feed = parse_bytes(rss(entry(f"<description>{description}</description>")))
     assert feed.items[0].summary == (
-        "Titre\nUn\xa0lien et du gras.\nA B\n&lt;pas une balise&gt; <b> été\nété"
+        "Titre\nUn\xa0lien et du gras.\nA B\n&lt;pas une balise&gt; été\nété"
     )
 
 
@@ -623,7 +625,12 @@ def test_parse_imports_neither_fetch_render_nor_storage() -> None:
         for alias in node.names
     }
     ours = {name for name in imported if name.startswith("autoposter")}
-    assert ours <= {"autoposter.errors", "autoposter.types", "autoposter.urls"}
+    assert ours <= {
+        "autoposter.errors",
+        "autoposter.types",
+        "autoposter.urls",
+        "autoposter.safetext",
+    }
 
 
 def make_feed(entries: int = 15, paragraphs: int = 22) -> bytes:
@@ -669,3 +676,34 @@ def test_parse_and_normalize_cost_at_most_half_of_default_feedparser() -> None:
     )
     bare = min(timeit.repeat(lambda: feedparser.parse(io.BytesIO(body)), number=5, repeat=3))
     assert ours <= 0.5 * bare
+
+
+# -- hostile text ------------------------------------------------------------------
+
+
+def test_titles_that_spoof_or_carry_markup_come_out_as_plain_text() -> None:
+    feed = parse("rss20_hostile_text.xml", "https://www.exempleville.fr/rss")
+    assert [(i.title, i.summary) for i in feed.items] == [
+        # U+202E would show "Facture exe.jpg"; isolates (U+2066, U+2069) go too
+        ("Facture gpj.exe", "Le détail de la facture en ligne."),
+        ("Travaux", "Rue Pasteur fermée."),  # escaped once
+        ("Voirie & réseaux", "Travaux de nuit."),  # escaped twice: still no tag
+        ("Conseil municipal", "Ordre du jour ici."),  # CDATA
+        # zero-width spaces dropped at word edges and inside a link, kept where Persian
+        # needs its zero-width non-joiner
+        ("Marché de Noël", "Inscriptions sur https://www.exempleville.fr/noel, فارسی\u200cها."),
+    ]
+    assert feed.items[4].link == (
+        "https://www.exempleville.fr/actualites/marche?q=%22%3E%3Cscript%3Ex%3C/script%3E"
+    )
+
+
+def test_a_link_percent_encoded_for_posting_keeps_the_key_it_had_as_written() -> None:
+    # No guid: the key is the link. It is made from the link as the feed wrote it, as
+    # before links were percent-encoded, so an item stored then is not new now.
+    written = "https://www.exemple.fr/actu/conseil municipal"
+    feed = parse_bytes(rss(f"<item><title>Conseil</title><link>{written}</link></item>"))
+    (item,) = feed.items
+    assert item.link == "https://www.exemple.fr/actu/conseil%20municipal"
+    assert item.key == canonical_link(written)
+    assert item.key != canonical_link(item.link)

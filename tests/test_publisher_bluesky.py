@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import logging
 import random
 import re
@@ -23,6 +24,7 @@ from autoposter.errors import (
     RejectedError,
     UnavailableError,
 )
+from autoposter.fetch import Network
 from autoposter.publishers import build, options_of
 from autoposter.publishers._text import graphemes, utf8_length
 from autoposter.publishers.bluesky import BlueskyPublisher, facets, post_length, record_key
@@ -31,6 +33,7 @@ from autoposter.types import Image, Item, Post, PostSpec
 from tests.fakes.apiserver import ApiResponse, ApiServer, Fault
 from tests.fakes.bluesky import APP_PASSWORD, DID, HANDLE, FakeBluesky
 
+LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 LINK = "https://www.ville.example/actualites/conseil-municipal-du-2-decembre"
 TEMPLATE = "{title} {hashtags}\n\n{summary}\n\n{link}"
 CREATE = r"/xrpc/com\.atproto\.repo\.createRecord"
@@ -85,15 +88,21 @@ def images() -> Iterator[ApiServer]:
         yield site
 
 
-def publisher(server: FakeBluesky, **options: object) -> BlueskyPublisher:
+def publisher(
+    server: FakeBluesky, *, networks: tuple[Network, ...] = LOOPBACK, **options: object
+) -> BlueskyPublisher:
+    """The account, allowed (as ``http.allow_networks`` would) to fetch images from
+    the test website on another 127.0.0.1 port."""
     options.setdefault("timeout", 5)
-    return BlueskyPublisher(
+    built = BlueskyPublisher(
         name="ville_bluesky",
         handle=HANDLE,
         app_password=APP_PASSWORD,
         api_url=server.url,
         **options,  # type: ignore[arg-type]
     )
+    built.attach_networks(networks)
+    return built
 
 
 def record_of(server: FakeBluesky, key: str) -> dict[str, object]:
@@ -313,6 +322,23 @@ def test_publish_makes_a_post_with_langs_facets_and_a_card(
     assert external["thumb"]["mimeType"] == mime == "image/jpeg"
     kinds = [f["features"][0]["$type"] for f in record["facets"]]
     assert kinds == ["app.bsky.richtext.facet#tag", "app.bsky.richtext.facet#link"]
+
+
+def test_a_card_thumbnail_on_another_loopback_origin_is_not_fetched_and_the_card_goes(
+    server: FakeBluesky, images: ApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = publisher(server, networks=())
+    url = f"{images.url}/small.jpg"
+    post = p.render(item("Travaux rue Pasteur", image=Image(url)), spec())
+    served = len(images.requests)
+    with caplog.at_level(logging.WARNING, logger="autoposter"):
+        p.publish(post, key="thumb-refused")
+    external = record_of(server, "thumb-refused")["embed"]["external"]  # type: ignore[index]
+    assert external["uri"] == LINK
+    assert "thumb" not in external
+    assert len(images.requests) == served
+    [skipped] = [r for r in caplog.records if r.getMessage() == "image-skipped"]
+    assert f"refused {url}" in skipped.__dict__["fields"]["reason"]
 
 
 def test_an_image_embed_carries_its_alt_text(server: FakeBluesky, images: ApiServer) -> None:

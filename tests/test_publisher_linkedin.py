@@ -63,7 +63,7 @@ def item(title: str = "Budget 2026 (vote) : les priorités #3 de la ville", **kw
         key="k1",
         link=kw.get("link", LINK),
         title=title,
-        summary=kw.get("summary", "Écoles, voirie & *solidarité* : 12 M€ [détail] <ici> ~ fin_"),
+        summary=kw.get("summary", "Écoles, voirie & *solidarité* : 12 M€ [détail] <3 ici> ~ fin_"),
     )
 
 
@@ -122,12 +122,12 @@ def test_golden_french() -> None:
     post = p.render(item(), SPEC)
     assert post.text == (
         "Budget 2026 (vote) : les priorités #3 de la ville #ConseilMunicipal #Exempleville\n\n"
-        "Écoles, voirie & *solidarité* : 12 M€ [détail] <ici> ~ fin_\n\n" + LINK
+        "Écoles, voirie & *solidarité* : 12 M€ [détail] <3 ici> ~ fin_\n\n" + LINK
     )
     assert post.extra["commentary"] == (
         "Budget 2026 \\(vote\\) : les priorités \\#3 de la ville "
         "{hashtag|\\#|ConseilMunicipal} {hashtag|\\#|Exempleville}\n\n"
-        "Écoles, voirie & \\*solidarité\\* : 12 M€ \\[détail\\] \\<ici\\> \\~ fin\\_\n\n" + LINK
+        "Écoles, voirie & \\*solidarité\\* : 12 M€ \\[détail\\] \\<3 ici\\> \\~ fin\\_\n\n" + LINK
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from autoposter.errors import (
     RejectedError,
     UnavailableError,
 )
+from autoposter.fetch import Network
 from autoposter.publishers import build, options_of
 from autoposter.publishers.mastodon import MastodonPublisher, mastodon_language, status_length
 from autoposter.storage import Storage
@@ -28,6 +30,7 @@ from autoposter.types import Image, Item, Post, PostSpec
 from tests.fakes.apiserver import ApiResponse, ApiServer, Fault
 from tests.fakes.mastodon import TOKEN, FakeMastodon, server_length
 
+LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 LINK = "https://www.ville.example/actualites/conseil-municipal-du-2-decembre"
 TEMPLATE = "{title} {hashtags}\n\n{summary}\n\n{link}"
 STATUSES = r"/api/v1/statuses"
@@ -76,14 +79,20 @@ def images() -> Iterator[ApiServer]:
         yield site
 
 
-def publisher(server: FakeMastodon, **options: object) -> MastodonPublisher:
+def publisher(
+    server: FakeMastodon, *, networks: tuple[Network, ...] = LOOPBACK, **options: object
+) -> MastodonPublisher:
+    """The account, allowed (as ``http.allow_networks`` would) to fetch images from
+    the test website on another 127.0.0.1 port."""
     options.setdefault("timeout", 5)
-    return MastodonPublisher(
+    built = MastodonPublisher(
         name="ville_mastodon",
         api_url=server.url,
         access_token=TOKEN,
         **options,  # type: ignore[arg-type]
     )
+    built.attach_networks(networks)
+    return built
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -345,6 +354,24 @@ def test_an_image_that_cannot_be_had_does_not_block_the_post(
     assert server.statuses[0].media_ids == []
     assert server.media == {}
     assert any(r.getMessage() == "image-skipped" for r in caplog.records)
+
+
+def test_an_image_on_another_loopback_origin_is_not_fetched_and_the_post_goes(
+    server: FakeMastodon, images: ApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = publisher(server, networks=())
+    url = f"{images.url}/images/salle.jpg"
+    post = p.render(item(image=Image(url, "La salle")), spec())
+    served = len(images.requests)
+    with caplog.at_level(logging.WARNING, logger="autoposter"):
+        p.publish(post, key="img-refused")
+    assert server.statuses[-1].media_ids == []
+    assert len(images.requests) == served
+    [skipped] = [r for r in caplog.records if r.getMessage() == "image-skipped"]
+    fields = skipped.__dict__["fields"]
+    assert fields["image"] == url
+    assert f"refused {url}" in fields["reason"]
+    assert "http.allow_networks" in fields["reason"]
 
 
 def test_the_instances_limit_is_read_and_kept(server: FakeMastodon, tmp_path: Path) -> None:

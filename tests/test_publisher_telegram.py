@@ -60,7 +60,9 @@ def publisher(server: ft.FakeTelegram) -> Iterator[TelegramPublisher]:
     p.close()
 
 
-def item(title: str = "Alerte canicule : niveau <orange> & fontaines ouvertes", **kw: str) -> Item:
+def item(
+    title: str = "Alerte canicule : niveau < orange > & fontaines ouvertes", **kw: str
+) -> Item:
     return Item(
         key="k1",
         link=kw.get("link", LINK),
@@ -110,12 +112,12 @@ def test_golden_html() -> None:
     p = TelegramPublisher(name="tg", bot_token=ft.TOKEN, chat_id=ft.CHANNEL)
     post = p.render(item(), SPEC)
     assert post.extra["html"] == (
-        "<b>Alerte canicule : niveau &lt;orange&gt; &amp; fontaines ouvertes</b>\n\n"
+        "<b>Alerte canicule : niveau &lt; orange &gt; &amp; fontaines ouvertes</b>\n\n"
         "Buvez de l'eau 💧 &amp; restez au frais.\n\n"
         "https://www.exempleville.fr/alertes/canicule?niveau=orange&amp;zone=centre"
     )
     assert post.text == (
-        "Alerte canicule : niveau <orange> & fontaines ouvertes\n\n"
+        "Alerte canicule : niveau < orange > & fontaines ouvertes\n\n"
         "Buvez de l'eau 💧 & restez au frais.\n\n" + LINK
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -59,7 +60,10 @@ def make(server: fx.FakeX, **options: object) -> XPublisher:
         "api_url": server.url,
         "timeout": 5,
     }
-    return XPublisher(name="ville_x", **{**defaults, **options})  # type: ignore[arg-type]
+    built = XPublisher(name="ville_x", **{**defaults, **options})  # type: ignore[arg-type]
+    # As ``http.allow_networks`` would: the test website is on another 127.0.0.1 port.
+    built.attach_networks((ipaddress.ip_network("127.0.0.0/8"),))
+    return built
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ def probe_feed(config: Config, feed: str) -> Probe:
     """Fetch and parse one feed without validators; raises FeedError when it cannot."""
     _require_feed(config, feed)
     feed_config = config.feeds[feed]
-    with Fetcher(user_agent=config.user_agent) as fetcher:
+    with Fetcher(user_agent=config.user_agent, allow_networks=config.allow_networks) as fetcher:
         fetched = fetcher.fetch(
             feed_config.url, timeout=feed_config.timeout, max_bytes=feed_config.max_bytes
         )

@@ -4,6 +4,7 @@ itself holds)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import zoneinfo
 from dataclasses import replace
@@ -13,7 +14,7 @@ from typing import Any
 
 from autoposter.config import accounts, alerts, delivery, feeds, watch
 from autoposter.config.database import DatabaseURL
-from autoposter.config.fields import check_keys, show
+from autoposter.config.fields import check_keys, index, show
 from autoposter.config.loader import holds_secrets, interpolate, string_leaves, written_forms
 from autoposter.config.model import (
     DEFAULT_DATABASE,
@@ -25,6 +26,7 @@ from autoposter.config.model import (
 )
 from autoposter.config.reader import Reader
 from autoposter.errors import ConfigError
+from autoposter.types import Network
 
 __all__ = ["parse_document"]
 
@@ -164,16 +166,21 @@ def _database(reader: Reader, top: dict[str, Any]) -> str:
 
 
 def _service(reader: Reader, config: Config, raw: object) -> Config:
-    """Add what running as a service needs: the ``http:`` listener, and which
-    secrets the file itself holds (its permissions then matter)."""
+    """Add what running as a service needs: the ``http:`` block (the listener, the
+    non-public networks content may reach), and which secrets the file itself holds
+    (its permissions then matter)."""
     top = raw if isinstance(raw, dict) else {}
     http_listen = None
+    networks: tuple[Network, ...] = ()
     if top.get("http") is not None:
         block = reader.mapping(
             interpolate(top["http"], "http", reader.environ, {}), "http", "'listen'"
         )
-        check_keys(block, "http", ("listen",))
-        http_listen = _listen(reader, block.get("listen", DEFAULT_HTTP_LISTEN), "http.listen")
+        check_keys(block, "http", ("listen", "allow_networks"))
+        # A block that only names networks does not turn the listener on.
+        if "listen" in block or "allow_networks" not in block:
+            http_listen = _listen(reader, block.get("listen", DEFAULT_HTTP_LISTEN), "http.listen")
+        networks = _networks(reader, block.get("allow_networks"), "http.allow_networks")
     leaves = [text for key, text in string_leaves(top, None) if holds_secrets(key)]
     inline = {
         secret
@@ -183,9 +190,22 @@ def _service(reader: Reader, config: Config, raw: object) -> Config:
     return replace(
         config,
         http_listen=http_listen,
+        allow_networks=networks,
         inline_secrets=frozenset(inline),
         secret_files=tuple(reader.secret_files),
     )
+
+
+def _networks(reader: Reader, value: object, key: str) -> tuple[Network, ...]:
+    found: list[Network] = []
+    for i, text in enumerate(reader.strings(value, key, "networks", "[10.20.0.0/16]")):
+        try:
+            found.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                index(key, i), f"expected a network such as 10.20.0.0/16, got {text!r}"
+            ) from None
+    return tuple(found)
 
 
 def _listen(reader: Reader, value: object, key: str) -> tuple[str, int]:

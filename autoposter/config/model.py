@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from autoposter.policy import DEFAULT_RECONCILE_AFTER, DeliveryPolicy, Window
+from autoposter.types import Network
 
 DEFAULT_TEMPLATE = "{title}\n\n{link}"
 DEFAULT_DATABASE = "sqlite:///autoposter.db"
@@ -209,6 +210,8 @@ class Config:
     # the secrets written in the file itself (not read from a `_file` or the environment),
     # and the `_file` secret files read.
     http_listen: tuple[str, int] | None = None
+    # Non-public networks that redirects and URLs from feed content may reach (fetch.py).
+    allow_networks: tuple[Network, ...] = ()
     inline_secrets: frozenset[str] = field(default=frozenset(), repr=False)
     secret_files: tuple[Path, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)

@@ -76,7 +76,10 @@ def _with_capabilities(cls: type[Publisher]) -> type[Publisher]:
     class), a subclass taking the missing ones from ``Capabilities``'s defaults."""
     from autoposter.publishers._base import Capabilities
 
-    if all(hasattr(cls, name) for name in ("can_find", "writer_type", "attach_state")):
+    if all(
+        hasattr(cls, name)
+        for name in ("can_find", "writer_type", "attach_state", "attach_networks")
+    ):
         return cls
     return type(cls.__name__, (cls, Capabilities), {"__module__": cls.__module__})
 

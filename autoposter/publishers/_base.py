@@ -31,7 +31,7 @@ from typing import ClassVar, Final
 from autoposter.publishers._media import choice, flag, prepare
 from autoposter.publishers._media import template as checked_template
 from autoposter.render import render_text
-from autoposter.types import AccountStore, Image, Item, Post, PostSpec
+from autoposter.types import AccountStore, Image, Item, Network, Post, PostSpec
 from autoposter.types import Writer as WriterType
 
 __all__ = ["IMAGE_POLICIES", "Capabilities", "PublisherBase", "Writer", "image_policy"]
@@ -129,8 +129,15 @@ class Capabilities:
     # The pure half, for rendering without a client (previews, the web console).
     writer_type: ClassVar[type[WriterType] | None] = None
 
+    # The non-public networks that URLs taken from content (an item's image) may reach.
+    allow_networks: tuple[Network, ...] = ()
+
     def attach_state(self, state: AccountStore) -> None:
         """Receive the account's key-value store (a session, a learned limit); unused here."""
+
+    def attach_networks(self, networks: tuple[Network, ...]) -> None:
+        """Receive ``http.allow_networks``, for the downloads of images named by feeds."""
+        self.allow_networks = networks
 
 
 class PublisherBase(Capabilities):

@@ -2,26 +2,25 @@
 
 Their common options (``api_url``, ``timeout``, ``template``, ``utm``,
 ``language``) are checked and applied the same way here, and an item's image
-is downloaded here: http(s) only, a timeout, a byte cap enforced while
-streaming, and the bytes themselves must be a JPEG, PNG, GIF or WebP whatever
-the server's content type says.
+is downloaded here, through the fetcher as a URL from content (the address
+rule: no loopback, private or link-local address outside ``allow_networks``):
+http(s) only, a timeout, a byte cap enforced while streaming, and the bytes
+themselves must be a JPEG, PNG, GIF or WebP whatever the server's content type
+says.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from autoposter import __version__
 from autoposter.config.fields import parse_duration
-from autoposter.errors import ConfigError
-from autoposter.render import template_problem, with_utm
-from autoposter.types import Item, PostSpec
-
-if TYPE_CHECKING:
-    import httpx
+from autoposter.errors import ConfigError, FetchError
+from autoposter.render import safe_item, template_problem, with_utm
+from autoposter.types import Item, Network, NotModified, PostSpec
 
 USER_AGENT = f"autoposter/{__version__}"
 DEFAULT_TIMEOUT = 20.0
@@ -105,7 +104,9 @@ def prepare(
 
     With ``utm`` the item's link carries the campaign tags, so the same string
     appears in the text, the card and wherever else the post names its link.
+    Its texts are made safe (``render.safe_item``) for the card and alt text too.
     """
+    item = safe_item(item)
     if utm:
         item = dataclasses.replace(
             item, link=with_utm(item.link, source=account, campaign=spec.feed)
@@ -146,43 +147,29 @@ def download_image(
     max_bytes: int,
     timeout: float,
     allowed: Sequence[str] = ("image/jpeg", "image/png", "image/gif", "image/webp"),
-    transport: httpx.BaseTransport | None = None,
+    allow_networks: Iterable[Network] = (),
 ) -> Downloaded:
-    """The image at ``url``, at most ``max_bytes``; raises MediaError saying why not."""
-    import httpx  # here: the writers use this module's option checks, and import no httpx
+    """The image at ``url``, at most ``max_bytes``; raises MediaError saying why not.
+
+    ``url`` came from a feed: the address rule refuses non-public addresses
+    outside ``allow_networks`` (and the message names the URL and the rule).
+    """
+    # Imported here: the writers use this module's option checks, and import no httpx.
+    from autoposter.fetch import Fetcher
 
     if urlsplit(url).scheme not in ("http", "https"):
         raise MediaError("the image URL is not http(s)")
-    try:
-        with (
-            httpx.Client(
-                timeout=timeout,
-                follow_redirects=True,
-                max_redirects=5,
-                headers={"User-Agent": USER_AGENT, "Accept": "image/*"},
-                transport=transport,
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise MediaError(f"the image answered HTTP {response.status_code}")
-            declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if declared and not declared.startswith("image/"):
-                raise MediaError(f"the image URL serves {declared}, not an image")
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > max_bytes:
-                raise MediaError(f"the image is larger than {max_bytes} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise MediaError(f"the image is larger than {max_bytes} bytes")
-                chunks.append(chunk)
-    except httpx.HTTPError as e:
-        raise MediaError(f"the image could not be downloaded ({type(e).__name__})") from e
-    data = b"".join(chunks)
-    kind = sniff(data)
+    with Fetcher(user_agent=USER_AGENT, allow_networks=allow_networks, per_host=1) as fetcher:
+        try:
+            fetched = fetcher.fetch(url, timeout=timeout, max_bytes=max_bytes, trust="content")
+        except FetchError as e:
+            raise MediaError(f"the image could not be downloaded: {e.message}") from e
+    if isinstance(fetched, NotModified):  # never: the request was not conditional
+        raise MediaError("the image answered 304 Not Modified")
+    declared = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
+    if declared and not declared.startswith("image/"):
+        raise MediaError(f"the image URL serves {declared}, not an image")
+    kind = sniff(fetched.body)
     if kind is None or kind not in allowed:
         raise MediaError(f"the image is not one of {', '.join(allowed)}")
-    return Downloaded(data, kind)
+    return Downloaded(fetched.body, kind)

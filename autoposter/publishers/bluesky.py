@@ -455,7 +455,10 @@ class BlueskyPublisher(PublisherBase):
         """(blob ref, width, height) of the uploaded image, or None (logged)."""
         try:
             downloaded = download_image(
-                image.url, max_bytes=MAX_DOWNLOAD_BYTES, timeout=self.timeout
+                image.url,
+                max_bytes=MAX_DOWNLOAD_BYTES,
+                timeout=self.timeout,
+                allow_networks=self.allow_networks,
             )
             fitted = fit_image(downloaded.data, downloaded.content_type, max_bytes=MAX_BLOB_BYTES)
         except MediaError as e:

@@ -399,7 +399,12 @@ class MastodonPublisher(PublisherBase):
     def _upload(self, image: Image) -> str | None:
         """The media id of the uploaded image, or None (logged) when it cannot be attached."""
         try:
-            picture = download_image(image.url, max_bytes=MAX_IMAGE_BYTES, timeout=self.timeout)
+            picture = download_image(
+                image.url,
+                max_bytes=MAX_IMAGE_BYTES,
+                timeout=self.timeout,
+                allow_networks=self.allow_networks,
+            )
         except MediaError as e:
             self._skip_image(image, str(e))
             return None

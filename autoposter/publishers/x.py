@@ -311,7 +311,10 @@ class XPublisher(PublisherBase):
             return []
         try:
             image = _media.download_image(
-                post.image.url, max_bytes=IMAGE_MAX_BYTES, timeout=self.timeout
+                post.image.url,
+                max_bytes=IMAGE_MAX_BYTES,
+                timeout=self.timeout,
+                allow_networks=self.allow_networks,
             )
         except _media.MediaError as e:
             logs.event("image-skipped", level=logging.WARNING, account=self.name, reason=str(e))

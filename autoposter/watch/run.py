@@ -66,7 +66,9 @@ class Watcher:
         self.store = storage.watch_store()
         self._storage = storage
         self._own_fetcher = fetcher is None
-        self._fetcher = fetcher or Fetcher(user_agent=config.user_agent)
+        self._fetcher = fetcher or Fetcher(
+            user_agent=config.user_agent, allow_networks=config.allow_networks
+        )
         self._own_api = api is None
         self._api = api or ApiClient(user_agent=config.user_agent or USER_AGENT)
         self._sources: dict[tuple[str, str], Source] = {}
