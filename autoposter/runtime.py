@@ -38,26 +38,11 @@ MAX_DISPATCH_PASSES = 1000
 
 
 def build_publishers(config: Config, storage: Storage | None = None) -> dict[str, Publisher]:
-    """One publisher per account block; raises ConfigError naming the key at fault.
-
-    Each publisher gets its account's key-value store through ``attach_state``
-    when ``storage`` is given (a session kept across restarts), and
-    ``http.allow_networks`` through ``attach_networks``.
-    """
-    available = registry.available({account.type for account in config.accounts.values()})
-    built: dict[str, Publisher] = {}
-    try:
-        for name, account in config.accounts.items():
-            publisher = registry.build(name, account.type, account.options, available)
-            built[name] = publisher
-            if storage is not None:
-                publisher.attach_state(storage.account_state(name))
-            publisher.attach_networks(config.allow_networks)
-    except BaseException:
-        for publisher in built.values():
-            publisher.close()
-        raise
-    return built
+    """One publisher per account block (``publishers.build_all``), each with its
+    account's stored state when ``storage`` is given."""
+    return registry.build_all(
+        config, state_for=storage.account_state if storage is not None else None
+    )
 
 
 class ResultObserver(Protocol):

@@ -394,3 +394,38 @@ def test_post_urgent_goes_through_quiet_hours(tmp_path: Path, server: FeedServer
     assert alert.returncode == 0, alert.stderr
     assert "1 posted now" in alert.stdout
     assert "│ Alerte crue : évacuez les berges" in alert.stdout
+
+
+def test_every_command_is_listed_once_with_the_module_that_defines_it() -> None:
+    import importlib
+
+    from autoposter import cli as entry
+
+    defined: dict[str, str] = {}
+    for module in set(entry.COMMANDS.values()):
+        for name in importlib.import_module(f"autoposter.cli.{module}").COMMANDS:
+            assert name not in defined, name
+            defined[name] = module
+    assert defined == entry.COMMANDS
+
+
+def test_check_loads_neither_the_database_layer_nor_any_network_sdk(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = Path(__file__).parent.parent / "config.example.yaml"
+    probe = (
+        "import sys\n"
+        "from autoposter.cli import main\n"
+        "try:\n"
+        f"    main(['check', '--config', {str(config)!r}])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "heavy = ('sqlalchemy', 'alembic', 'mastodon', 'atproto', 'tweepy', 'facebook',\n"
+        "         'httpx', 'feedparser', 'apscheduler')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -7,68 +7,135 @@ event through storage, and returns a frozen dataclass the interface prints
 or renders. Interfaces never import storage, the pipeline, the fetcher or
 the parser: they call these functions.
 
-The operations live by kind: ``inspect`` (check, probe, status, queue,
-preview, export), ``decisions`` (approve, reject, retry, skip, pause,
+The operations live by kind: ``checks`` (check, probe), ``inspect`` (status,
+queue, preview, export), ``decisions`` (approve, reject, retry, skip, pause,
 resume), ``posting`` (one cycle, post now, backfill), ``database`` (upgrade,
-backup); all are imported from here. A new operator action is one function
-in the module of its kind, returning one result type, exported here, and a
-thin command (or page) over it that parses arguments and prints.
+backup), ``watching`` (poll the watches, mentions, digest); all are imported
+from here. A new operator action is one function in the module of its kind,
+returning one result type, exported here, and a thin command (or page) over it
+that parses arguments and prints.
 Expected failures are values in the results; a feed or account the
 configuration does not have raises ``NotFoundError``.
+
+Each name is imported from its module on first use, so that a command pays
+only for what it calls: ``check`` loads no storage (SQLAlchemy) and no pipeline.
 """
 
 from __future__ import annotations
 
-from autoposter.app._common import (
-    RenderedPost,
-)
-from autoposter.app.database import (
-    BackupResult,
-    SchemaUpgrade,
-    backup_database,
-    upgrade_database,
-)
-from autoposter.app.decisions import (
-    AccountChange,
-    Decided,
-    Decisions,
-    Selection,
-    approve,
-    pause_account,
-    reject,
-    resume_account,
-    retry,
-    skip,
-)
-from autoposter.app.inspect import (
-    AccountCheck,
-    Preview,
-    PreviewEntry,
-    Probe,
-    QueueEntry,
-    QueueListing,
-    Status,
-    check_accounts,
-    database_label,
-    describe_account,
-    export_events,
-    export_posted,
-    preview,
-    probe_feed,
-    queue,
-    status,
-)
-from autoposter.app.posting import (
-    BackfillProgress,
-    BackfillRequest,
-    BackfillResult,
-    Cycle,
-    Posted,
-    PostRequest,
-    backfill,
-    post_now,
-    run_cycle,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autoposter.app._common import (
+        RenderedPost,
+    )
+    from autoposter.app.checks import (
+        AccountCheck,
+        Probe,
+        check_accounts,
+        database_label,
+        describe_account,
+        probe_feed,
+    )
+    from autoposter.app.database import (
+        BackupResult,
+        SchemaUpgrade,
+        backup_database,
+        upgrade_database,
+    )
+    from autoposter.app.decisions import (
+        AccountChange,
+        Decided,
+        Decisions,
+        Selection,
+        approve,
+        pause_account,
+        reject,
+        resume_account,
+        retry,
+        skip,
+    )
+    from autoposter.app.inspect import (
+        Preview,
+        PreviewEntry,
+        QueueEntry,
+        QueueListing,
+        Status,
+        export_events,
+        export_posted,
+        preview,
+        queue,
+        status,
+    )
+    from autoposter.app.posting import (
+        BackfillProgress,
+        BackfillRequest,
+        BackfillResult,
+        Cycle,
+        Posted,
+        PostRequest,
+        backfill,
+        post_now,
+        run_cycle,
+    )
+    from autoposter.app.watching import (
+        DigestOutcome,
+        WatchRun,
+        mentions,
+        mentions_json,
+        run_watches,
+        send_digests,
+    )
+
+_WHERE = {
+    "DigestOutcome": "watching",
+    "WatchRun": "watching",
+    "mentions": "watching",
+    "mentions_json": "watching",
+    "run_watches": "watching",
+    "send_digests": "watching",
+    "AccountChange": "decisions",
+    "AccountCheck": "checks",
+    "BackfillProgress": "posting",
+    "BackfillRequest": "posting",
+    "BackfillResult": "posting",
+    "BackupResult": "database",
+    "Cycle": "posting",
+    "Decided": "decisions",
+    "Decisions": "decisions",
+    "PostRequest": "posting",
+    "Posted": "posting",
+    "Preview": "inspect",
+    "PreviewEntry": "inspect",
+    "Probe": "checks",
+    "QueueEntry": "inspect",
+    "QueueListing": "inspect",
+    "RenderedPost": "_common",
+    "SchemaUpgrade": "database",
+    "Selection": "decisions",
+    "Status": "inspect",
+    "approve": "decisions",
+    "backfill": "posting",
+    "backup_database": "database",
+    "check_accounts": "checks",
+    "database_label": "checks",
+    "describe_account": "checks",
+    "export_events": "inspect",
+    "export_posted": "inspect",
+    "pause_account": "decisions",
+    "post_now": "posting",
+    "preview": "inspect",
+    "probe_feed": "checks",
+    "queue": "inspect",
+    "reject": "decisions",
+    "resume_account": "decisions",
+    "retry": "decisions",
+    "run_cycle": "posting",
+    "skip": "decisions",
+    "status": "inspect",
+    "upgrade_database": "database",
+}
 
 __all__ = [
     "AccountChange",
@@ -80,6 +147,7 @@ __all__ = [
     "Cycle",
     "Decided",
     "Decisions",
+    "DigestOutcome",
     "PostRequest",
     "Posted",
     "Preview",
@@ -91,6 +159,7 @@ __all__ = [
     "SchemaUpgrade",
     "Selection",
     "Status",
+    "WatchRun",
     "approve",
     "backfill",
     "backup_database",
@@ -99,6 +168,8 @@ __all__ = [
     "describe_account",
     "export_events",
     "export_posted",
+    "mentions",
+    "mentions_json",
     "pause_account",
     "post_now",
     "preview",
@@ -108,7 +179,18 @@ __all__ = [
     "resume_account",
     "retry",
     "run_cycle",
+    "run_watches",
+    "send_digests",
     "skip",
     "status",
     "upgrade_database",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from autoposter import publishers as registry
 from autoposter.config import Config
 from autoposter.errors import NotFoundError
-from autoposter.runtime import build_publishers
-from autoposter.types import (
-    Item,
-    Post,
-    PostSpec,
-    Publisher,
-)
+from autoposter.types import Item, Post, PostSpec, Writer
 
 
 def _now() -> datetime:
@@ -39,23 +33,19 @@ def _writer_render(
     account_name: str,
     item: Item,
     spec: PostSpec,
-    built: dict[str, Publisher],
+    writers: dict[str, Writer],
 ) -> Post:
     """The one place where app writes a post for a person to read (preview, queue,
-    backfill's dry run). Raises ValueError when the item cannot be written.
+    backfill's dry run, the web console). Raises ValueError when the item cannot be
+    written.
 
-    For now through the account's publisher, built the way ``check`` builds
-    them, once per operation: ``built`` starts empty and the caller closes what
-    it holds (``_close``). The networks' pure writers will take this place.
+    Through the accounts' pure writers: no client, no SDK, no secret. ``writers``
+    starts empty and is filled once per operation. A limit that a network tells its
+    client (a Mastodon instance's own) is not known here: the configured one counts.
     """
-    if not built:
-        built.update(build_publishers(config))
-    return built[account_name].render(item, spec)
-
-
-def _close(built: Mapping[str, Publisher]) -> None:
-    for publisher in built.values():
-        publisher.close()
+    if not writers:
+        writers.update(registry.writers_for(config))
+    return writers[account_name].render(item, spec)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Operations that look and change nothing: check, probe, status, queue, preview, export."""
+"""Operations that look and change nothing: status, queue, preview, export."""
 
 from __future__ import annotations
 
@@ -8,18 +8,12 @@ from datetime import datetime
 
 from autoposter.app._common import (
     RenderedPost,
-    _close,
-    _require_feed,
     _writer_render,
 )
+from autoposter.app.checks import probe_feed
 from autoposter.config import Config
-from autoposter.errors import AutoposterError
-from autoposter.fetch import Fetcher
-from autoposter.ops import describe_expiry
-from autoposter.parse import parse_feed
 from autoposter.pipeline import oldest_first, spec_for
 from autoposter.routing import accepts
-from autoposter.runtime import build_publishers
 from autoposter.storage import (
     AccountSummary,
     DueDelivery,
@@ -30,94 +24,10 @@ from autoposter.storage import (
     Storage,
 )
 from autoposter.types import (
-    AccountInfo,
     DeliveryState,
     Item,
-    NotModified,
-    Publisher,
+    Writer,
 )
-
-# --- inspecting ---------------------------------------------------------------------------
-
-
-def database_label(config: Config) -> str:
-    """The database's address with any password masked, for people to read."""
-    return Storage(config.database).safe_url
-
-
-@dataclass(frozen=True, slots=True)
-class AccountCheck:
-    """What ``check --online`` learned about one account; ``text`` says it for people."""
-
-    account: str
-    ok: bool
-    text: str
-
-
-def describe_account(info: AccountInfo) -> tuple[str, bool]:
-    """Words for an account that answered a check, and whether all is well.
-
-    A publisher reports its token's expiry date as ``details["expires"]``
-    (ISO 8601); an expired token is a failure, one expiring soon a warning.
-    """
-    words = [info.name]
-    fine = True
-    for key, value in info.details.items():
-        if key == "expires" and value:
-            expiry = describe_expiry(str(value))
-            fine = not expiry.expired
-            warn = expiry.soon and not expiry.expired
-            words.append(("WARNING: token " if warn else "token ") + expiry.text)
-        else:
-            words.append(f"{key}={value}")
-    return " ".join(words), fine
-
-
-def check_accounts(config: Config, *, online: bool) -> dict[str, AccountCheck]:
-    """Build every account's publisher (raises ConfigError or PluginError naming the one at
-    fault); with ``online``, also ask each network whether its credentials work."""
-    publishers = build_publishers(config)
-    checks: dict[str, AccountCheck] = {}
-    try:
-        if online:
-            for name, publisher in publishers.items():
-                try:
-                    text, fine = describe_account(publisher.check())
-                except AutoposterError as e:
-                    text, fine = str(e), False
-                checks[name] = AccountCheck(name, fine, text)
-    finally:
-        _close(publishers)
-    return checks
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """A feed fetched and read now, stored nowhere; ``items`` in the document's order.
-    ``not_modified``: the server answered 304 (to no validator: its own oddity)."""
-
-    feed: str
-    items: tuple[Item, ...]
-    not_modified: bool = False
-
-
-def probe_feed(config: Config, feed: str) -> Probe:
-    """Fetch and parse one feed without validators; raises FeedError when it cannot."""
-    _require_feed(config, feed)
-    feed_config = config.feeds[feed]
-    with Fetcher(user_agent=config.user_agent, allow_networks=config.allow_networks) as fetcher:
-        fetched = fetcher.fetch(
-            feed_config.url, timeout=feed_config.timeout, max_bytes=feed_config.max_bytes
-        )
-    if isinstance(fetched, NotModified):
-        return Probe(feed, (), not_modified=True)
-    parsed = parse_feed(
-        fetched.body,
-        url=fetched.url,
-        headers=fetched.headers,
-        default_language=feed_config.language,
-    )
-    return Probe(feed, parsed.items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,25 +75,22 @@ class QueueListing:
 
 def queue(config: Config, states: Sequence[DeliveryState]) -> QueueListing:
     """Paused accounts, and the deliveries in ``states`` with the text each would post."""
-    built: dict[str, Publisher] = {}
+    writers: dict[str, Writer] = {}
     entries: list[QueueEntry] = []
-    try:
-        with Storage.open(config.database) as storage:
-            paused = storage.paused_accounts()
-            for state in states:
-                for delivery in storage.deliveries_in(state):
-                    entries.append(QueueEntry(delivery, _queued_text(config, delivery, built)))
-    finally:
-        _close(built)
+    with Storage.open(config.database) as storage:
+        paused = storage.paused_accounts()
+        for state in states:
+            for delivery in storage.deliveries_in(state):
+                entries.append(QueueEntry(delivery, _queued_text(config, delivery, writers)))
     return QueueListing(paused, tuple(entries))
 
 
-def _queued_text(config: Config, delivery: DueDelivery, built: dict[str, Publisher]) -> str | None:
+def _queued_text(config: Config, delivery: DueDelivery, writers: dict[str, Writer]) -> str | None:
     if delivery.account not in config.accounts:
         return None
     spec = spec_for(config, delivery.feed, delivery.account, delivery.item)
     try:
-        return _writer_render(config, delivery.account, delivery.item, spec, built).text
+        return _writer_render(config, delivery.account, delivery.item, spec, writers).text
     except ValueError as e:
         return f"(cannot render: {e})"
 
@@ -209,25 +116,22 @@ def preview(config: Config, feed: str, *, limit: int = 3) -> Preview:
     probe = probe_feed(config, feed)
     feed_config = config.feeds[feed]
     latest = list(reversed(oldest_first(list(probe.items))))[:limit]
-    built: dict[str, Publisher] = {}
+    writers: dict[str, Writer] = {}
     entries: list[PreviewEntry] = []
-    try:
-        for item in latest:
-            if not accepts(feed_config, item):
-                entries.append(PreviewEntry(item, False, ()))
-                continue
-            posts = tuple(
-                RenderedPost(
-                    account,
-                    _writer_render(
-                        config, account, item, spec_for(config, feed, account, item), built
-                    ),
-                )
-                for account in feed_config.accounts
+    for item in latest:
+        if not accepts(feed_config, item):
+            entries.append(PreviewEntry(item, False, ()))
+            continue
+        posts = tuple(
+            RenderedPost(
+                account,
+                _writer_render(
+                    config, account, item, spec_for(config, feed, account, item), writers
+                ),
             )
-            entries.append(PreviewEntry(item, True, posts))
-    finally:
-        _close(built)
+            for account in feed_config.accounts
+        )
+        entries.append(PreviewEntry(item, True, posts))
     return Preview(feed, tuple(entries))
 
 

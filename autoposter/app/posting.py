@@ -9,7 +9,6 @@ from typing import Protocol
 
 from autoposter.app._common import (
     RenderedPost,
-    _close,
     _now,
     _require_account,
     _require_feed,
@@ -25,7 +24,7 @@ from autoposter.storage import (
 )
 from autoposter.types import (
     Item,
-    Publisher,
+    Writer,
 )
 
 BACKFILL_BATCH = 20
@@ -224,20 +223,17 @@ def backfill(
 def _render_all(
     config: Config, feed: str, items: Sequence[Item], accounts: Sequence[str]
 ) -> tuple[tuple[Item, RenderedPost], ...]:
-    built: dict[str, Publisher] = {}
-    try:
-        return tuple(
-            (
-                item,
-                RenderedPost(
-                    account,
-                    _writer_render(
-                        config, account, item, spec_for(config, feed, account, item), built
-                    ),
+    writers: dict[str, Writer] = {}
+    return tuple(
+        (
+            item,
+            RenderedPost(
+                account,
+                _writer_render(
+                    config, account, item, spec_for(config, feed, account, item), writers
                 ),
-            )
-            for item in items
-            for account in accounts
+            ),
         )
-    finally:
-        _close(built)
+        for item in items
+        for account in accounts
+    )

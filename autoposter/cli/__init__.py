@@ -10,27 +10,60 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
 import click
 
 from autoposter import __version__, logs
-from autoposter.cli import accounts, db, inspect, queue, run, watch
 from autoposter.errors import AutoposterError, ConfigError
 
 __all__ = ["cli", "main"]
 
+# Each command and the module of its group. A command imports its module only when
+# it runs, so that ``check`` loads neither the database layer nor the pipeline.
+COMMANDS = {
+    "run": "run",
+    "demo": "run",
+    "check": "inspect",
+    "status": "inspect",
+    "preview": "inspect",
+    "export": "inspect",
+    "queue": "inspect",
+    "approve": "queue",
+    "reject": "queue",
+    "retry": "queue",
+    "skip": "queue",
+    "post": "queue",
+    "backfill": "queue",
+    "account": "accounts",
+    "db": "db",
+    "watch": "watch",
+    "mentions": "watch",
+    "digest": "watch",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Commands(click.Group):
+    """The command group, loading each command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        loaded = importlib.import_module(f"{__name__}.{module}")
+        found: click.Command = loaded.COMMANDS[cmd_name]
+        return found
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="autoposter")
 def cli() -> None:
     """Post each new item of your website's feeds to your social accounts, exactly once."""
-
-
-for _module in (run, inspect, queue, accounts, db, watch):
-    for _command in _module.COMMANDS:
-        cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

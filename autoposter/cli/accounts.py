@@ -40,4 +40,6 @@ def resume(config_path: str | None, log_format: str, name: str) -> None:
         click.echo(f"{name}: was not paused.")
 
 
-COMMANDS = (account,)
+COMMANDS: dict[str, click.Command] = {
+    "account": account,
+}

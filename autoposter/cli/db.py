@@ -66,4 +66,6 @@ def backup(config_path: str | None, log_format: str, path: Path) -> None:
     )
 
 
-COMMANDS = (db,)
+COMMANDS: dict[str, click.Command] = {
+    "db": db,
+}

@@ -293,4 +293,10 @@ def _show(config: Config, entry: app.QueueEntry) -> None:
     click.echo()
 
 
-COMMANDS = (check, status, preview, export, queue)
+COMMANDS: dict[str, click.Command] = {
+    "check": check,
+    "status": status,
+    "preview": preview,
+    "export": export,
+    "queue": queue,
+}

@@ -221,4 +221,11 @@ def backfill(
         )
 
 
-COMMANDS = (approve, reject, retry, skip, post, backfill)
+COMMANDS: dict[str, click.Command] = {
+    "approve": approve,
+    "reject": reject,
+    "retry": retry,
+    "skip": skip,
+    "post": post,
+    "backfill": backfill,
+}

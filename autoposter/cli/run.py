@@ -93,4 +93,7 @@ def demo(workdir: Path | None) -> None:
     click.echo(f"  autoposter run --once --config {folder / 'autoposter.yaml'}")
 
 
-COMMANDS = (run, demo)
+COMMANDS: dict[str, click.Command] = {
+    "run": run,
+    "demo": demo,
+}

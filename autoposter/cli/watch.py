@@ -5,36 +5,26 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import click
 
+from autoposter import app
 from autoposter.cli.common import common_options, load, local_time
 from autoposter.config import Config
-from autoposter.watch.notify import match_json
-from autoposter.watch.run import Watcher
 
 _SINCE = re.compile(r"(\d+)\s*([dhm])")
 _UNITS = {"d": 86400, "h": 3600, "m": 60}
 
 
-@contextmanager
-def _watcher(config: Config) -> Iterator[Watcher]:
+def _pick(config: Config, name: str | None) -> str | None:
+    """``name``, once known to be a configured watch (None: every watch)."""
     if not config.watch.watches:
         raise click.ClickException("no watch is configured: add a 'watch:' section")
-    with Watcher.open(config) as watcher:
-        yield watcher
-
-
-def _pick(config: Config, name: str | None) -> list[str]:
-    if name is None:
-        return list(config.watch.watches)
-    if name not in config.watch.watches:
+    if name is not None and name not in config.watch.watches:
         known = ", ".join(config.watch.watches) or "none"
         raise click.BadParameter(f"unknown watch {name!r} (watches: {known})", param_hint="--watch")
-    return [name]
+    return name
 
 
 @click.group()
@@ -49,17 +39,16 @@ def watch() -> None:
 def watch_run(config_path: str | None, log_format: str, once: bool, no_alerts: bool) -> None:
     """Poll every source of every watch once: store new matches, send alerts, purge old data."""
     config = load(config_path, log_format)
+    _pick(config, None)
     failed = 0
-    with _watcher(config) as watcher:
-        for report in watcher.poll_all(alerts=not no_alerts):
-            failed += len(report.errors)
-            click.echo(
-                f"{report.watch}: {len(report.new)} new, {report.alerted} alerted, "
-                f"{len(report.errors)} source(s) failed"
-            )
-            for source, error in report.errors.items():
-                click.echo(f"  {source}: {error}", err=True)
-        watcher.purge()
+    for report in app.run_watches(config, alerts=not no_alerts).reports:
+        failed += len(report.errors)
+        click.echo(
+            f"{report.watch}: {len(report.new)} new, {report.alerted} alerted, "
+            f"{len(report.errors)} source(s) failed"
+        )
+        for source, error in report.errors.items():
+            click.echo(f"  {source}: {error}", err=True)
     if failed:
         sys.exit(1)
 
@@ -78,11 +67,9 @@ def mentions(
     if match is None:
         raise click.BadParameter("expected a number and d, h or m, e.g. 2d", param_hint="--since")
     start = datetime.now(UTC) - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-    names = _pick(config, watch_name)
-    with _watcher(config) as watcher:
-        found = [m for name in names for m in watcher.store.since(start, name)]
+    found = app.mentions(config, since=start, watch=_pick(config, watch_name))
     if as_json:
-        click.echo(json.dumps([match_json(m) for m in found], ensure_ascii=False, indent=2))
+        click.echo(json.dumps(app.mentions_json(found), ensure_ascii=False, indent=2))
         return
     if not found:
         click.echo("nothing found in that period.")
@@ -117,22 +104,21 @@ def digest_send(
 ) -> None:
     """Poll the watches, then send each one's digest of what is new since the last one."""
     config = load(config_path, log_format)
-    names = _pick(config, watch_name)
-    with _watcher(config) as watcher:
-        for name in names:
-            # Alerts are the daemon's job; a digest run, and a dry run above all, sends none.
-            watcher.poll(name, alerts=False)
-            if dry_run:
-                built, _matches = watcher.build_digest(name)
-                to = ", ".join(built.recipients) or "(no recipients)"
-                click.echo(f"To: {to}\nSubject: {built.subject}\n")
-                click.echo(built.html if show_html else built.text)
-                continue
-            sent = watcher.send_digest(name)
-            if sent is None:
-                click.echo(f"{name}: nothing new, no digest sent")
-            else:
-                click.echo(f"{name}: digest sent ({len(sent.match_ids)} entries)")
+    outcomes = app.send_digests(config, watch=_pick(config, watch_name), dry_run=dry_run)
+    for outcome in outcomes:
+        built = outcome.digest
+        if dry_run and built is not None:
+            to = ", ".join(built.recipients) or "(no recipients)"
+            click.echo(f"To: {to}\nSubject: {built.subject}\n")
+            click.echo(built.html if show_html else built.text)
+        elif built is None:
+            click.echo(f"{outcome.watch}: nothing new, no digest sent")
+        else:
+            click.echo(f"{outcome.watch}: digest sent ({len(built.match_ids)} entries)")
 
 
-COMMANDS = (watch, mentions, digest)
+COMMANDS: dict[str, click.Command] = {
+    "watch": watch,
+    "mentions": mentions,
+    "digest": digest,
+}

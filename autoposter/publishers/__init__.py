@@ -22,12 +22,15 @@ the entry point in ``pyproject.toml``, a double of the network's API in
 from __future__ import annotations
 
 import inspect
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoposter.errors import ConfigError, PluginError
-from autoposter.types import Publisher, Writer
+from autoposter.types import AccountStore, Publisher, Writer
+
+if TYPE_CHECKING:
+    from autoposter.config import Config
 
 GROUP = "autoposter.publishers"
 
@@ -108,6 +111,40 @@ def build(
         return cls(name=name, **options)  # type: ignore[call-arg]
     except (TypeError, ValueError) as e:
         raise ConfigError(f"accounts.{name}", str(e)) from e
+
+
+def build_all(
+    config: Config, *, state_for: Callable[[str], AccountStore] | None = None
+) -> dict[str, Publisher]:
+    """One publisher per account block; raises ConfigError naming the key at fault.
+
+    Each publisher gets ``http.allow_networks`` through ``attach_networks`` and, when
+    ``state_for`` is given, its account's key-value store through ``attach_state`` (a
+    session kept across restarts).
+    """
+    registry = available({account.type for account in config.accounts.values()})
+    built: dict[str, Publisher] = {}
+    try:
+        for name, account in config.accounts.items():
+            publisher = build(name, account.type, account.options, registry)
+            built[name] = publisher
+            if state_for is not None:
+                publisher.attach_state(state_for(name))
+            publisher.attach_networks(config.allow_networks)
+    except BaseException:
+        for publisher in built.values():
+            publisher.close()
+        raise
+    return built
+
+
+def writers_for(config: Config) -> dict[str, Writer]:
+    """Every account's pure writer (see ``writer_for``), for rendering with no secret."""
+    registry = available({account.type for account in config.accounts.values()})
+    return {
+        name: writer_for(name, account.type, account.options, registry)
+        for name, account in config.accounts.items()
+    }
 
 
 def writer_for(
