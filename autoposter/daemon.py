@@ -199,14 +199,6 @@ def serve(
             sdnotify.notify("WATCHDOG=1")
 
         scheduler.add_executor(ThreadPoolExecutor(1), alias="heartbeat")
-        scheduler.add_job(
-            heartbeat,
-            "interval",
-            seconds=interval,
-            next_run_time=datetime.now(runtime.config.tz()),
-            id="heartbeat",
-            executor="heartbeat",
-        )
         runtime.observers.append(metrics)
         listen = http_listen or runtime.config.http_listen
         if listen is not None:
@@ -227,6 +219,15 @@ def serve(
             http=f"{listen[0]}:{server.port}" if listen and server else None,
         )
         sdnotify.notify("READY=1", "STATUS=running")
+        # Only now: systemd must hear READY before the first WATCHDOG.
+        scheduler.add_job(
+            heartbeat,
+            "interval",
+            seconds=interval,
+            next_run_time=datetime.now(runtime.config.tz()),
+            id="heartbeat",
+            executor="heartbeat",
+        )
         while not stop.wait(1.0):
             if reload_requested.is_set():
                 reload_requested.clear()
