@@ -34,7 +34,14 @@ from autoposter.render import render_text
 from autoposter.types import AccountStore, Image, Item, Network, Post, PostSpec
 from autoposter.types import Writer as WriterType
 
-__all__ = ["IMAGE_POLICIES", "Capabilities", "PublisherBase", "Writer", "image_policy"]
+__all__ = [
+    "IMAGE_POLICIES",
+    "Capabilities",
+    "MemoryState",
+    "PublisherBase",
+    "Writer",
+    "image_policy",
+]
 
 IMAGE_POLICIES: Final = ("with_alt", "always", "never")
 
@@ -147,3 +154,20 @@ class PublisherBase(Capabilities):
 
     def render(self, item: Item, spec: PostSpec) -> Post:
         return self.writer.render(item, spec)
+
+
+class MemoryState:
+    """An account store in memory, for a client used before (or without) the runtime's
+    stored state (previews, one-off commands): forgotten at exit."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    def set(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._values.pop(key, None)
+        else:
+            self._values[key] = value

@@ -49,6 +49,7 @@ from autoposter.errors import (
     UnavailableError,
 )
 from autoposter.publishers import _http, _media
+from autoposter.publishers._base import MemoryState as _MemoryState
 from autoposter.publishers._base import PublisherBase, Writer, extended, image_policy, with_policy
 from autoposter.types import AccountInfo, AccountStore, Image, Item, Post, PostSpec, Receipt
 
@@ -87,22 +88,6 @@ def weighted_length(text: str) -> int:
 
 def has_url(text: str) -> bool:
     return bool(twitter_text.extract_urls(text))
-
-
-class _MemoryState:
-    """Used until the runtime attaches the account's stored state (previews, tests)."""
-
-    def __init__(self) -> None:
-        self._values: dict[str, str] = {}
-
-    def get(self, key: str) -> str | None:
-        return self._values.get(key)
-
-    def set(self, key: str, value: str | None) -> None:
-        if value is None:
-            self._values.pop(key, None)
-        else:
-            self._values[key] = value
 
 
 class _Duplicate(Exception):
