@@ -9,10 +9,11 @@ the parser: they call these functions.
 
 The operations live by kind: ``inspect`` (check, probe, status, queue,
 preview, export), ``decisions`` (approve, reject, retry, skip, pause,
-resume), ``posting`` (one cycle, post now, backfill), ``database`` (upgrade,
-backup); all are imported from here. A new operator action is one function
-in the module of its kind, returning one result type, exported here, and a
-thin command (or page) over it that parses arguments and prints.
+resume), ``posting`` (one cycle, post now, backfill), ``retracting``
+(retract), ``database`` (upgrade, backup); all are imported from here. A
+new operator action is one function in the module of its kind, returning
+one result type, exported here, and a thin command (or page) over it that
+parses arguments and prints.
 Expected failures are values in the results; a feed or account the
 configuration does not have raises ``NotFoundError``.
 """
@@ -69,6 +70,12 @@ from autoposter.app.posting import (
     post_now,
     run_cycle,
 )
+from autoposter.app.retracting import (
+    RetractedCopy,
+    RetractReport,
+    RetractRequest,
+    retract,
+)
 
 __all__ = [
     "AccountChange",
@@ -88,6 +95,9 @@ __all__ = [
     "QueueEntry",
     "QueueListing",
     "RenderedPost",
+    "RetractReport",
+    "RetractRequest",
+    "RetractedCopy",
     "SchemaUpgrade",
     "Selection",
     "Status",
@@ -106,6 +116,7 @@ __all__ = [
     "queue",
     "reject",
     "resume_account",
+    "retract",
     "retry",
     "run_cycle",
     "skip",
