@@ -28,9 +28,9 @@ from tests.fakes.apiserver import ApiServer, Fault
 ACCOUNTS = ("mastodon", "bluesky", "facebook", "x", "linkedin", "telegram", "webhook")
 
 
-@pytest.fixture(scope="module")
-def shared() -> Iterator[dict[str, ApiServer]]:
-    servers: dict[str, ApiServer] = {
+def networks_for() -> dict[str, ApiServer]:
+    """One double of each network, not started."""
+    return {
         "mastodon": fm.FakeMastodon(),
         "bluesky": fb_sky.FakeBluesky(),
         "facebook": ff.FakeFacebook(),
@@ -39,6 +39,11 @@ def shared() -> Iterator[dict[str, ApiServer]]:
         "telegram": ft.FakeTelegram(),
         "webhook": fw.FakeWebhook(),
     }
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[dict[str, ApiServer]]:
+    servers = networks_for()
     for server in servers.values():
         server.start()
     yield servers

@@ -153,6 +153,7 @@ class DeliveriesMixin(StorageBase):
                 sent_at=row.sent_at,
                 retract_reason=row.retract_reason,
                 retract_requested_at=row.retract_requested_at,
+                item_id=row.id,
             )
             for row in rows
         ]

@@ -89,6 +89,7 @@ class DueDelivery:
     sent_at: datetime | None = None
     retract_reason: str | None = None
     retract_requested_at: datetime | None = None
+    item_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
