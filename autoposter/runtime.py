@@ -28,6 +28,7 @@ from autoposter.pipeline import (
     dispatch_due,
     poll_feed,
     reconcile,
+    retract_due,
     utcnow,
 )
 from autoposter.storage import Storage
@@ -130,6 +131,16 @@ class Runtime:
                 alerts=self.alerts,
                 now=self.now,
                 on_settled=self._attempted,
+            )
+            # Taking back comes before posting: a retracted item must not wait behind
+            # a backlog, and its deliveries not yet sent are skipped first.
+            retract_due(
+                config=self.config,
+                storage=self.storage,
+                publishers=self.publishers,
+                alerts=self.alerts,
+                now=self.now,
+                limit=DISPATCH_BATCH,
             )
             for _ in range(MAX_DISPATCH_PASSES):
                 if self.stopping.is_set():

@@ -90,6 +90,11 @@ class DeliveryState(enum.StrEnum):
     HELD = "held"
     SKIPPED = "skipped"
     UNKNOWN = "unknown"
+    # A sent post to take back: decided and committed before any network call.
+    RETRACTING = "retracting"
+    REMOVING = "removing"  # a retraction's network call is under way
+    RETRACTED = "retracted"  # deleted (or already gone, or marked withdrawn)
+    RETRACT_FAILED = "retract_failed"  # the network cannot, or would not: an operator acts
 
 
 class Transition(enum.StrEnum):
@@ -106,6 +111,13 @@ class Transition(enum.StrEnum):
     SKIP = "skip"  # an operator decides it will never be sent
     APPROVE = "approve"  # an operator lets a held delivery go
     REJECT = "reject"  # an operator drops a held delivery
+    RETRACT = "retract"  # a sent post is to be deleted (again, after a failure)
+    WITHDRAW = "withdraw"  # a delivery not sent is never to be sent: its item was retracted
+    CLAIM_REMOVAL = "claim_removal"  # dispatch takes a retraction before the network call
+    REMOVE = "remove"  # the network says the post is gone (deleted now, or before)
+    DELAY_REMOVAL = "delay_removal"  # a retryable error: the retraction is due later
+    RESUME_REMOVAL = "resume_removal"  # interrupted (a crash, a paused account): due again
+    FAIL_REMOVAL = "fail_removal"  # the network cannot delete it, or gave up
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +145,17 @@ DELIVERY_TRANSITIONS: Mapping[Transition, Move] = MappingProxyType(
         Transition.SKIP: Move(frozenset({_S.PENDING, _S.HELD, _S.FAILED, _S.UNKNOWN}), _S.SKIPPED),
         Transition.APPROVE: Move(frozenset({_S.HELD}), _S.PENDING),
         Transition.REJECT: Move(frozenset({_S.HELD}), _S.SKIPPED),
+        Transition.RETRACT: Move(frozenset({_S.SENT, _S.RETRACT_FAILED}), _S.RETRACTING),
+        Transition.WITHDRAW: Move(
+            frozenset({_S.PENDING, _S.HELD, _S.FAILED, _S.UNKNOWN}), _S.SKIPPED
+        ),
+        Transition.CLAIM_REMOVAL: Move(frozenset({_S.RETRACTING}), _S.REMOVING),
+        Transition.REMOVE: Move(frozenset({_S.REMOVING}), _S.RETRACTED),
+        Transition.DELAY_REMOVAL: Move(frozenset({_S.REMOVING}), _S.RETRACTING),
+        # Deleting twice is harmless (a post already gone counts as done), so an
+        # interrupted removal is simply due again.
+        Transition.RESUME_REMOVAL: Move(frozenset({_S.REMOVING}), _S.RETRACTING),
+        Transition.FAIL_REMOVAL: Move(frozenset({_S.RETRACTING, _S.REMOVING}), _S.RETRACT_FAILED),
     }
 )
 
@@ -175,6 +198,42 @@ class Attempt:
     outcome: DeliveryOutcome
     found: bool = False
     seconds: float | None = None
+
+
+class Removal(enum.StrEnum):
+    """What a publisher's ``delete`` did with a post."""
+
+    DELETED = "deleted"  # deleted by this call
+    GONE = "gone"  # already gone (an earlier attempt, or a person, deleted it)
+    WITHDRAWN = "withdrawn"  # cannot be deleted any more; its text now says it was withdrawn
+
+
+class RetractOutcome(enum.StrEnum):
+    """What one attempt at one retraction came to."""
+
+    DELETED = "deleted"
+    GONE = "gone"
+    WITHDRAWN = "withdrawn"
+    RETRY = "retry"  # a retryable failure: tried again later
+    PAUSED = "paused"  # the account was paused; the retraction waits for it
+    FAILED = "failed"  # the network cannot, or gave up: an operator is told
+    CLAIMED = "claimed"  # another process took it first
+
+
+@dataclass(frozen=True, slots=True)
+class SentPost:
+    """A post autoposter made, as ``delete`` needs it: the network's id and URL, the
+    delivery's key, when it went out, and the item it carried (for the networks whose
+    retraction is a message: a webhook's event, Telegram's notice past 48 hours)."""
+
+    account: str
+    remote_id: str
+    url: str | None
+    key: str
+    sent_at: datetime | None
+    link: str
+    title: str
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,11 +306,14 @@ class Publisher(Protocol):
     before the first call, ``attach_networks`` the non-public networks
     (``http.allow_networks``) that downloads of URLs from content may reach;
     ``writer_type`` is the class of the pure half, built from the same options
-    minus the secrets, or None.
+    minus the secrets, or None; ``can_delete`` says whether ``delete`` can take a
+    post back, which it does idempotently: a post already gone is ``Removal.GONE``,
+    a failure raises ``PublishError``.
     """
 
     kind: ClassVar[str]
     can_find: ClassVar[bool]
+    can_delete: ClassVar[bool]
     writer_type: ClassVar[type[Writer] | None]
 
     def attach_state(self, state: AccountStore) -> None: ...
@@ -265,5 +327,7 @@ class Publisher(Protocol):
     def find(self, post: Post, *, key: str) -> Receipt | None: ...
 
     def check(self) -> AccountInfo: ...
+
+    def delete(self, sent: SentPost) -> Removal: ...
 
     def close(self) -> None: ...

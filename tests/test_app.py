@@ -161,3 +161,15 @@ def test_pause_and_resume_are_told_apart(tmp_path: Path, server: FeedServer) -> 
     assert not app.resume_account(config, "console", actor=ALICE).changed
     with pytest.raises(NotFoundError, match="no account named 'nope'"):
         app.pause_account(config, "nope", reason="x", actor=ALICE)
+
+
+def test_every_operation_named_by_app_is_found_in_its_module() -> None:
+    import importlib
+
+    import autoposter.app as app
+
+    for name, module in app._WHERE.items():
+        assert hasattr(importlib.import_module(f"autoposter.app.{module}"), name), name
+        assert getattr(app, name) is getattr(
+            importlib.import_module(f"autoposter.app.{module}"), name
+        )

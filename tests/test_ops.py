@@ -325,3 +325,25 @@ def test_watchdog_interval() -> None:
     assert sdnotify.watchdog_interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}) is None
     own = {"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": str(os.getpid())}
     assert sdnotify.watchdog_interval(own) == 1.0
+
+
+def test_schema_0004_upgrades_to_retractions_with_its_data(database_url: str) -> None:
+    _database_at_first_schema(database_url)
+    storage = Storage(database_url)
+    try:
+        with storage._tx() as conn:
+            command.upgrade(_alembic_config(conn), "0004")
+    finally:
+        storage.close()
+    with Storage.open(database_url) as storage:  # upgrades to the head
+        assert storage.schema_revision() == ("0005", "0005")
+        sent = storage.delivery(1)
+        assert sent is not None
+        assert (sent.state, sent.remote_id, sent.retract_requested_at) == ("sent", "42", None)
+        assert sent.remote_url == "https://social.example/@ville/42"
+        at = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+        assert storage.request_retraction([2], at, actor="cli:test", reason="wrong") == [1]
+        moved = storage.delivery(1)
+    assert moved is not None
+    assert moved.state == "retracting"
+    assert moved.retract_reason == "wrong"

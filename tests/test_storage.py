@@ -30,6 +30,7 @@ from autoposter.types import (
     DeliveryState,
     Image,
     Item,
+    Removal,
     Transition,
 )
 
@@ -72,7 +73,7 @@ def poll(
 
 def test_migrations_match_the_tables(storage: Storage) -> None:
     current, head = storage.schema_revision()
-    assert current == head == SCHEMA_HEAD == "0004"
+    assert current == head == SCHEMA_HEAD == "0005"
     with storage._engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
@@ -97,7 +98,7 @@ def test_an_up_to_date_database_opens_without_importing_alembic(tmp_path: Path) 
 def test_migrate_is_idempotent(database_url: str) -> None:
     for _ in range(3):
         with Storage.open(database_url) as s:
-            assert s.schema_revision() == ("0004", "0004")
+            assert s.schema_revision() == ("0005", "0005")
 
 
 def test_items_are_stored_once_and_round_trip(storage: Storage) -> None:
@@ -326,7 +327,23 @@ MOVES: dict[Transition, Callable[[Storage, int], bool]] = {
     Transition.SKIP: lambda s, i: s.skip(i, T0, actor="cli:test"),
     Transition.APPROVE: lambda s, i: s.release(i, T0, actor="cli:test", approve=True),
     Transition.REJECT: lambda s, i: s.release(i, T0, actor="cli:test", approve=False),
+    Transition.RETRACT: lambda s, i: s.retract_delivery(i, T0, actor="cli:test", reason="x"),
+    Transition.WITHDRAW: lambda s, i: s.withdraw_delivery(i, T0, actor="cli:test", reason="x"),
+    Transition.CLAIM_REMOVAL: lambda s, i: claim_removal(s, i),
+    Transition.REMOVE: lambda s, i: s.mark_removed(i, T0, removal=Removal.DELETED),
+    Transition.DELAY_REMOVAL: lambda s, i: s.delay_removal(i, T0, error="503", next_attempt_at=T0),
+    Transition.RESUME_REMOVAL: lambda s, i: s.resume_removal(i, T0, detail="crashed"),
+    Transition.FAIL_REMOVAL: lambda s, i: s.fail_removal(i, T0, error="cannot"),
 }
+
+
+def claim_removal(storage: Storage, delivery_id: int) -> bool:
+    delivery = storage.delivery(delivery_id)
+    assert delivery is not None
+    return storage.claim_removal(delivery_id, T0, attempts=delivery.attempts)
+
+
+_SENT = (Transition.CLAIM, Transition.CONFIRM)
 
 # How to bring a pending delivery to each state, through storage's own transitions.
 REACH: dict[DeliveryState, tuple[Transition, ...]] = {
@@ -337,6 +354,15 @@ REACH: dict[DeliveryState, tuple[Transition, ...]] = {
     DeliveryState.FAILED: (Transition.FAIL,),
     DeliveryState.UNKNOWN: (Transition.DOUBT,),
     DeliveryState.SKIPPED: (Transition.SKIP,),
+    DeliveryState.RETRACTING: (*_SENT, Transition.RETRACT),
+    DeliveryState.REMOVING: (*_SENT, Transition.RETRACT, Transition.CLAIM_REMOVAL),
+    DeliveryState.RETRACTED: (
+        *_SENT,
+        Transition.RETRACT,
+        Transition.CLAIM_REMOVAL,
+        Transition.REMOVE,
+    ),
+    DeliveryState.RETRACT_FAILED: (*_SENT, Transition.RETRACT, Transition.FAIL_REMOVAL),
 }
 
 

@@ -9,16 +9,17 @@ the parser: they call these functions.
 
 The operations live by kind: ``checks`` (check, probe), ``inspect`` (status,
 queue, preview, export), ``decisions`` (approve, reject, retry, skip, pause,
-resume), ``posting`` (one cycle, post now, backfill), ``database`` (upgrade,
-backup), ``watching`` (poll the watches, mentions, digest); all are imported
-from here. A new operator action is one function in the module of its kind,
-returning one result type, exported here, and a thin command (or page) over it
-that parses arguments and prints.
+resume), ``posting`` (one cycle, post now, backfill), ``retracting``
+(retract), ``database`` (upgrade, backup), ``watching`` (poll the watches,
+mentions, digest); all are imported from here. A new operator action is one
+function in the module of its kind, returning one result type, exported here,
+and a thin command (or page) over it that parses arguments and prints.
 Expected failures are values in the results; a feed or account the
 configuration does not have raises ``NotFoundError``.
 
 Each name is imported from its module on first use, so that a command pays
 only for what it calls: ``check`` loads no storage (SQLAlchemy) and no pipeline.
+A new name goes in both lists below (a test keeps them in step).
 """
 
 from __future__ import annotations
@@ -28,163 +29,209 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from autoposter.app._common import (
-        RenderedPost,
+        RenderedPost as RenderedPost,
     )
     from autoposter.app.checks import (
-        AccountCheck,
-        Probe,
-        check_accounts,
-        database_label,
-        describe_account,
-        probe_feed,
+        AccountCheck as AccountCheck,
+    )
+    from autoposter.app.checks import (
+        Probe as Probe,
+    )
+    from autoposter.app.checks import (
+        check_accounts as check_accounts,
+    )
+    from autoposter.app.checks import (
+        database_label as database_label,
+    )
+    from autoposter.app.checks import (
+        describe_account as describe_account,
+    )
+    from autoposter.app.checks import (
+        probe_feed as probe_feed,
     )
     from autoposter.app.database import (
-        BackupResult,
-        SchemaUpgrade,
-        backup_database,
-        upgrade_database,
+        BackupResult as BackupResult,
+    )
+    from autoposter.app.database import (
+        SchemaUpgrade as SchemaUpgrade,
+    )
+    from autoposter.app.database import (
+        backup_database as backup_database,
+    )
+    from autoposter.app.database import (
+        upgrade_database as upgrade_database,
     )
     from autoposter.app.decisions import (
-        AccountChange,
-        Decided,
-        Decisions,
-        Selection,
-        approve,
-        pause_account,
-        reject,
-        resume_account,
-        retry,
-        skip,
+        AccountChange as AccountChange,
+    )
+    from autoposter.app.decisions import (
+        Decided as Decided,
+    )
+    from autoposter.app.decisions import (
+        Decisions as Decisions,
+    )
+    from autoposter.app.decisions import (
+        Selection as Selection,
+    )
+    from autoposter.app.decisions import (
+        approve as approve,
+    )
+    from autoposter.app.decisions import (
+        pause_account as pause_account,
+    )
+    from autoposter.app.decisions import (
+        reject as reject,
+    )
+    from autoposter.app.decisions import (
+        resume_account as resume_account,
+    )
+    from autoposter.app.decisions import (
+        retry as retry,
+    )
+    from autoposter.app.decisions import (
+        skip as skip,
     )
     from autoposter.app.inspect import (
-        Preview,
-        PreviewEntry,
-        QueueEntry,
-        QueueListing,
-        Status,
-        export_events,
-        export_posted,
-        preview,
-        queue,
-        status,
+        Preview as Preview,
+    )
+    from autoposter.app.inspect import (
+        PreviewEntry as PreviewEntry,
+    )
+    from autoposter.app.inspect import (
+        QueueEntry as QueueEntry,
+    )
+    from autoposter.app.inspect import (
+        QueueListing as QueueListing,
+    )
+    from autoposter.app.inspect import (
+        Status as Status,
+    )
+    from autoposter.app.inspect import (
+        export_events as export_events,
+    )
+    from autoposter.app.inspect import (
+        export_posted as export_posted,
+    )
+    from autoposter.app.inspect import (
+        preview as preview,
+    )
+    from autoposter.app.inspect import (
+        queue as queue,
+    )
+    from autoposter.app.inspect import (
+        status as status,
     )
     from autoposter.app.posting import (
-        BackfillProgress,
-        BackfillRequest,
-        BackfillResult,
-        Cycle,
-        Posted,
-        PostRequest,
-        backfill,
-        post_now,
-        run_cycle,
+        BackfillProgress as BackfillProgress,
+    )
+    from autoposter.app.posting import (
+        BackfillRequest as BackfillRequest,
+    )
+    from autoposter.app.posting import (
+        BackfillResult as BackfillResult,
+    )
+    from autoposter.app.posting import (
+        Cycle as Cycle,
+    )
+    from autoposter.app.posting import (
+        Posted as Posted,
+    )
+    from autoposter.app.posting import (
+        PostRequest as PostRequest,
+    )
+    from autoposter.app.posting import (
+        backfill as backfill,
+    )
+    from autoposter.app.posting import (
+        post_now as post_now,
+    )
+    from autoposter.app.posting import (
+        run_cycle as run_cycle,
+    )
+    from autoposter.app.retracting import (
+        RetractedCopy as RetractedCopy,
+    )
+    from autoposter.app.retracting import (
+        RetractReport as RetractReport,
+    )
+    from autoposter.app.retracting import (
+        RetractRequest as RetractRequest,
+    )
+    from autoposter.app.retracting import (
+        retract as retract,
     )
     from autoposter.app.watching import (
-        DigestOutcome,
-        WatchRun,
-        mentions,
-        mentions_json,
-        run_watches,
-        send_digests,
+        DigestOutcome as DigestOutcome,
+    )
+    from autoposter.app.watching import (
+        WatchRun as WatchRun,
+    )
+    from autoposter.app.watching import (
+        mentions as mentions,
+    )
+    from autoposter.app.watching import (
+        mentions_json as mentions_json,
+    )
+    from autoposter.app.watching import (
+        run_watches as run_watches,
+    )
+    from autoposter.app.watching import (
+        send_digests as send_digests,
     )
 
+# Where each name lives.
 _WHERE = {
+    "RenderedPost": "_common",
+    "AccountCheck": "checks",
+    "Probe": "checks",
+    "check_accounts": "checks",
+    "database_label": "checks",
+    "describe_account": "checks",
+    "probe_feed": "checks",
+    "BackupResult": "database",
+    "SchemaUpgrade": "database",
+    "backup_database": "database",
+    "upgrade_database": "database",
+    "AccountChange": "decisions",
+    "Decided": "decisions",
+    "Decisions": "decisions",
+    "Selection": "decisions",
+    "approve": "decisions",
+    "pause_account": "decisions",
+    "reject": "decisions",
+    "resume_account": "decisions",
+    "retry": "decisions",
+    "skip": "decisions",
+    "Preview": "inspect",
+    "PreviewEntry": "inspect",
+    "QueueEntry": "inspect",
+    "QueueListing": "inspect",
+    "Status": "inspect",
+    "export_events": "inspect",
+    "export_posted": "inspect",
+    "preview": "inspect",
+    "queue": "inspect",
+    "status": "inspect",
+    "BackfillProgress": "posting",
+    "BackfillRequest": "posting",
+    "BackfillResult": "posting",
+    "Cycle": "posting",
+    "PostRequest": "posting",
+    "Posted": "posting",
+    "backfill": "posting",
+    "post_now": "posting",
+    "run_cycle": "posting",
+    "RetractReport": "retracting",
+    "RetractRequest": "retracting",
+    "RetractedCopy": "retracting",
+    "retract": "retracting",
     "DigestOutcome": "watching",
     "WatchRun": "watching",
     "mentions": "watching",
     "mentions_json": "watching",
     "run_watches": "watching",
     "send_digests": "watching",
-    "AccountChange": "decisions",
-    "AccountCheck": "checks",
-    "BackfillProgress": "posting",
-    "BackfillRequest": "posting",
-    "BackfillResult": "posting",
-    "BackupResult": "database",
-    "Cycle": "posting",
-    "Decided": "decisions",
-    "Decisions": "decisions",
-    "PostRequest": "posting",
-    "Posted": "posting",
-    "Preview": "inspect",
-    "PreviewEntry": "inspect",
-    "Probe": "checks",
-    "QueueEntry": "inspect",
-    "QueueListing": "inspect",
-    "RenderedPost": "_common",
-    "SchemaUpgrade": "database",
-    "Selection": "decisions",
-    "Status": "inspect",
-    "approve": "decisions",
-    "backfill": "posting",
-    "backup_database": "database",
-    "check_accounts": "checks",
-    "database_label": "checks",
-    "describe_account": "checks",
-    "export_events": "inspect",
-    "export_posted": "inspect",
-    "pause_account": "decisions",
-    "post_now": "posting",
-    "preview": "inspect",
-    "probe_feed": "checks",
-    "queue": "inspect",
-    "reject": "decisions",
-    "resume_account": "decisions",
-    "retry": "decisions",
-    "run_cycle": "posting",
-    "skip": "decisions",
-    "status": "inspect",
-    "upgrade_database": "database",
 }
-
-__all__ = [
-    "AccountChange",
-    "AccountCheck",
-    "BackfillProgress",
-    "BackfillRequest",
-    "BackfillResult",
-    "BackupResult",
-    "Cycle",
-    "Decided",
-    "Decisions",
-    "DigestOutcome",
-    "PostRequest",
-    "Posted",
-    "Preview",
-    "PreviewEntry",
-    "Probe",
-    "QueueEntry",
-    "QueueListing",
-    "RenderedPost",
-    "SchemaUpgrade",
-    "Selection",
-    "Status",
-    "WatchRun",
-    "approve",
-    "backfill",
-    "backup_database",
-    "check_accounts",
-    "database_label",
-    "describe_account",
-    "export_events",
-    "export_posted",
-    "mentions",
-    "mentions_json",
-    "pause_account",
-    "post_now",
-    "preview",
-    "probe_feed",
-    "queue",
-    "reject",
-    "resume_account",
-    "retry",
-    "run_cycle",
-    "run_watches",
-    "send_digests",
-    "skip",
-    "status",
-    "upgrade_database",
-]
 
 
 def __getattr__(name: str) -> Any:

@@ -37,6 +37,7 @@ COMMANDS = {
     "skip": "queue",
     "post": "queue",
     "backfill": "queue",
+    "retract": "retract",
     "account": "accounts",
     "db": "db",
     "watch": "watch",

@@ -133,6 +133,10 @@ def status(config_path: str | None, log_format: str, as_json: bool, last: int) -
             f"{state}={a.counts.get(state, 0)}"
             for state in ("sent", "pending", "sending", "held", "failed", "unknown", "skipped")
         )
+        # Retractions, only where there are some: most accounts never have one.
+        for state in ("retracting", "removing", "retracted", "retract_failed"):
+            if a.counts.get(state):
+                counts += f" {state}={a.counts[state]}"
         click.echo(f"  {a.account:<20} {counts}")
     for title, rows in (
         ("held (approve or reject)", snapshot.held),

@@ -9,6 +9,10 @@ blackouts -> render -> claim (``sending`` committed before the network call)
 -> publish -> ``sent`` | retry later | ``failed`` | ``unknown``; and
 ``reconcile`` for deliveries a dead process left in ``sending``.
 
+``retract_due`` (retract.py): decisions settled -> due retractions -> claim
+(committed before the network call) -> delete -> ``retracted`` | later |
+``retract_failed``.
+
 Expected failures (a feed down, a network refusing a post) are values in the
 results and lines in the log; the other feeds and accounts go on.
 """
@@ -31,6 +35,7 @@ from autoposter.pipeline.poll import (
     plan,
     poll_feed,
 )
+from autoposter.pipeline.retract import Retraction, RetractResult, retract_due
 
 __all__ = [
     "Backoff",
@@ -39,6 +44,8 @@ __all__ = [
     "FeedFetcher",
     "FeedParser",
     "PollResult",
+    "RetractResult",
+    "Retraction",
     "can_find",
     "dispatch_due",
     "feed_due",
@@ -46,6 +53,7 @@ __all__ = [
     "plan",
     "poll_feed",
     "reconcile",
+    "retract_due",
     "spec_for",
     "utcnow",
 ]

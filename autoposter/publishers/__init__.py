@@ -81,7 +81,14 @@ def _with_capabilities(cls: type[Publisher]) -> type[Publisher]:
 
     if all(
         hasattr(cls, name)
-        for name in ("can_find", "writer_type", "attach_state", "attach_networks")
+        for name in (
+            "can_find",
+            "can_delete",
+            "writer_type",
+            "attach_state",
+            "attach_networks",
+            "delete",
+        )
     ):
         return cls
     return type(cls.__name__, (cls, Capabilities), {"__module__": cls.__module__})

@@ -28,10 +28,11 @@ import dataclasses
 from collections.abc import Callable
 from typing import ClassVar, Final
 
+from autoposter.errors import RejectedError
 from autoposter.publishers._media import choice, flag, prepare
 from autoposter.publishers._media import template as checked_template
 from autoposter.render import render_text
-from autoposter.types import AccountStore, Image, Item, Network, Post, PostSpec
+from autoposter.types import AccountStore, Image, Item, Network, Post, PostSpec, Removal, SentPost
 from autoposter.types import Writer as WriterType
 
 __all__ = [
@@ -133,6 +134,9 @@ class Capabilities:
     # Whether ``find`` can tell that a post exists; without it a post that may have
     # been made is never retried blindly.
     can_find: ClassVar[bool] = True
+    # Whether ``delete`` can take a post back; without it a retraction is reported
+    # to the operator as something to do by hand.
+    can_delete: ClassVar[bool] = False
     # The pure half, for rendering without a client (previews, the web console).
     writer_type: ClassVar[type[WriterType] | None] = None
 
@@ -145,6 +149,10 @@ class Capabilities:
     def attach_networks(self, networks: tuple[Network, ...]) -> None:
         """Receive ``http.allow_networks``, for the downloads of images named by feeds."""
         self.allow_networks = networks
+
+    def delete(self, sent: SentPost) -> Removal:
+        """Refused: this network (or plugin) cannot take a post back."""
+        raise RejectedError(sent.account, "this network cannot delete posts")
 
 
 class PublisherBase(Capabilities):

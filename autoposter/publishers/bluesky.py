@@ -64,7 +64,17 @@ from autoposter.publishers._base import (
 from autoposter.publishers._media import MediaError, base_url, download_image, flag, seconds, secret
 from autoposter.publishers._text import fit_image, graphemes, utf8_length
 from autoposter.render import shorten
-from autoposter.types import AccountInfo, AccountStore, Image, Item, Post, PostSpec, Receipt
+from autoposter.types import (
+    AccountInfo,
+    AccountStore,
+    Image,
+    Item,
+    Post,
+    PostSpec,
+    Receipt,
+    Removal,
+    SentPost,
+)
 
 if TYPE_CHECKING:
     from atproto import Session, SessionEvent  # type: ignore[import-untyped]
@@ -297,6 +307,26 @@ class BlueskyPublisher(PublisherBase):
 
     def close(self) -> None:
         self._api.request.close()
+
+    # -- taking back -----------------------------------------------------------
+
+    can_delete: ClassVar[bool] = True
+
+    def delete(self, sent: SentPost) -> Removal:
+        """``com.atproto.repo.deleteRecord`` with the post's record key. The PDS answers a
+        deletion of a missing record as a success, so ``getRecord`` first tells "gone"."""
+        from atproto import models
+
+        rkey = sent.remote_id.rsplit("/", 1)[-1]
+        with self._lock:
+            did = self._logged_in()
+            if self._get(rkey) is None:
+                return Removal.GONE
+            data = models.ComAtprotoRepoDeleteRecord.Data(
+                repo=did, collection=COLLECTION, rkey=rkey
+            )
+            self._call("delete the post", lambda: self._api.com.atproto.repo.delete_record(data))
+        return Removal.DELETED
 
     # -- session ---------------------------------------------------------------
 

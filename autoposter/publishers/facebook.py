@@ -36,7 +36,7 @@ from autoposter.errors import (
 )
 from autoposter.publishers import _http, _media
 from autoposter.publishers._base import PublisherBase, Writer, extended
-from autoposter.types import AccountInfo, Post, PostSpec, Receipt
+from autoposter.types import AccountInfo, Post, PostSpec, Receipt, Removal, SentPost
 
 if TYPE_CHECKING:
     import requests
@@ -208,6 +208,22 @@ class FacebookPublisher(PublisherBase):
 
     def close(self) -> None:
         self._session.close()
+
+    # -- taking back -------------------------------------------------------------------
+
+    can_delete: ClassVar[bool] = True
+
+    def delete(self, sent: SentPost) -> Removal:
+        """``DELETE /{post-id}``. The Graph API answers a post that no longer exists with
+        its "does not exist" error (code 100), which means gone."""
+        with self._lock:
+            try:
+                self._call(lambda: self._graph.delete_object(sent.remote_id))
+            except RejectedError as e:
+                if "does not exist" in e.message:
+                    return Removal.GONE
+                raise
+        return Removal.DELETED
 
     # -- errors ------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from autoposter.errors import AuthError, PublishError, RejectedError, Unavailabl
 from autoposter.publishers import _http, _media
 from autoposter.publishers._base import PublisherBase, Writer, extended
 from autoposter.render import hashtags, shorten
-from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
+from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt, Removal, SentPost
 
 if TYPE_CHECKING:
     import httpx
@@ -252,6 +252,25 @@ class LinkedInPublisher(PublisherBase):
 
     def close(self) -> None:
         self._http.close()
+
+    # -- taking back -------------------------------------------------------------------
+
+    can_delete: ClassVar[bool] = True
+
+    def delete(self, sent: SentPost) -> Removal:
+        """``DELETE /rest/posts/{urn}``: 204, also for a post deleted before (the call is
+        repeatable); a 404 says the post is gone too."""
+        self._check_token()
+        path = f"/rest/posts/{quote(sent.remote_id, safe='')}"
+        with self._lock:
+            try:
+                self._send("DELETE", path, headers={"X-RestLi-Method": "DELETE"})
+            except RejectedError as e:
+                # The boundary above writes the status into the message: "refused (404): ...".
+                if "(404)" in e.message or "(410)" in e.message:
+                    return Removal.GONE
+                raise
+        return Removal.DELETED
 
     # -- helpers -----------------------------------------------------------------------
 

@@ -61,7 +61,17 @@ from autoposter.publishers._media import (
 )
 from autoposter.publishers._text import graphemes
 from autoposter.render import shorten
-from autoposter.types import AccountInfo, AccountStore, Image, Item, Post, PostSpec, Receipt
+from autoposter.types import (
+    AccountInfo,
+    AccountStore,
+    Image,
+    Item,
+    Post,
+    PostSpec,
+    Receipt,
+    Removal,
+    SentPost,
+)
 
 if TYPE_CHECKING:
     from mastodon import MastodonAPIError, MastodonError
@@ -351,6 +361,23 @@ class MastodonPublisher(PublisherBase):
 
     def close(self) -> None:
         self._api.session.close()
+
+    # -- taking back -----------------------------------------------------------
+
+    can_delete: ClassVar[bool] = True
+
+    def delete(self, sent: SentPost) -> Removal:
+        """``DELETE /api/v1/statuses/:id``; a status the instance no longer has is gone."""
+        from mastodon import MastodonError, MastodonNotFoundError
+
+        with self._lock:
+            try:
+                self._api.status_delete(sent.remote_id)
+            except MastodonNotFoundError:
+                return Removal.GONE
+            except MastodonError as e:
+                raise self._error(e, "delete the post") from e
+        return Removal.DELETED
 
     # -- helpers ---------------------------------------------------------------
 

@@ -22,16 +22,19 @@ import html
 import re
 import threading
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from autoposter import logs
-from autoposter.errors import AuthError, RateLimitedError, UnavailableError
+from autoposter.errors import AuthError, RateLimitedError, RejectedError, UnavailableError
 from autoposter.publishers import _http, _media
 from autoposter.publishers._base import PublisherBase, Writer, extended
-from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt
+from autoposter.types import AccountInfo, Item, Post, PostSpec, Receipt, Removal, SentPost
 
 API_URL = "https://api.telegram.org"
 LIMIT = 4096
+# Telegram lets a bot delete a channel message for 48 hours; a little less, to be safe.
+DELETE_WITHIN = timedelta(hours=47)
 
 # Private-use characters mark where the title starts and ends in the rendered text;
 # they are counted as nothing and become <b> and </b>.
@@ -166,6 +169,42 @@ class TelegramPublisher(PublisherBase):
     def close(self) -> None:
         self._http.close()
 
+    # -- taking back -------------------------------------------------------------------
+
+    can_delete: ClassVar[bool] = True
+
+    def delete(self, sent: SentPost) -> Removal:
+        """``deleteMessage``; past Telegram's 48 hours (or when it says the message can no
+        longer be deleted), ``editMessageText`` replaces the text with a withdrawal notice."""
+        message = {"chat_id": self.chat_id, "message_id": int(sent.remote_id)}
+        young = sent.sent_at is None or datetime.now(UTC) - sent.sent_at < DELETE_WITHIN
+        with self._lock:
+            if young:
+                try:
+                    self._call("deleteMessage", message)
+                    return Removal.DELETED
+                except RejectedError as e:
+                    said = e.message.lower()
+                    if "not found" in said:
+                        return Removal.GONE
+                    if "can't be deleted" not in said:
+                        raise
+            notice = {
+                **message,
+                "text": withdrawn_notice(sent.title, sent.reason),
+                "parse_mode": "HTML",
+                "link_preview_options": {"is_disabled": True},
+            }
+            try:
+                self._call("editMessageText", notice)
+            except RejectedError as e:
+                said = e.message.lower()
+                if "not found" in said:
+                    return Removal.GONE
+                if "not modified" not in said:  # already says so: an earlier attempt
+                    raise
+        return Removal.WITHDRAWN
+
     # -- errors ------------------------------------------------------------------------
 
     def _call(self, method: str, body: Mapping[str, Any]) -> Any:
@@ -207,3 +246,11 @@ class TelegramPublisher(PublisherBase):
         if status == 400 and "chat not found" in description.lower():
             raise AuthError(self.name, f"{said}; check chat_id and that the bot is in the chat")
         raise _http.status_error(self.name, status, said)
+
+
+def withdrawn_notice(title: str, reason: str) -> str:
+    """The HTML that replaces a message Telegram no longer lets a bot delete."""
+    text = f"<b>Withdrawn</b>: {html.escape(title, quote=False)}"
+    if reason:
+        text += f"\n{html.escape(reason, quote=False)}"
+    return text

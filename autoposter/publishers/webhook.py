@@ -33,7 +33,7 @@ from autoposter import logs
 from autoposter.errors import AuthError, RejectedError, UnavailableError
 from autoposter.publishers import _http, _media
 from autoposter.publishers._base import PublisherBase, Writer, extended
-from autoposter.types import AccountInfo, Post, PostSpec, Receipt
+from autoposter.types import AccountInfo, Post, PostSpec, Receipt, Removal, SentPost
 
 if TYPE_CHECKING:
     import httpx
@@ -210,7 +210,10 @@ class WebhookPublisher(PublisherBase):
     # -- publish -----------------------------------------------------------------------
 
     def publish(self, post: Post, *, key: str) -> Receipt:
-        content = self.payload(post, key=key)
+        return self._receipt(self._post(self.payload(post, key=key), key), key)
+
+    def _post(self, content: bytes, key: str) -> httpx.Response:
+        """POST ``content``, signed, with ``key`` as its ``Idempotency-Key``."""
         headers = {
             "User-Agent": _media.USER_AGENT,
             **self.headers,
@@ -230,7 +233,7 @@ class WebhookPublisher(PublisherBase):
         if failure is not None:
             # Raised outside the except block: httpx's exception names the URL.
             raise failure
-        return self._receipt(response, key)
+        return response
 
     def _receipt(self, response: httpx.Response, key: str) -> Receipt:
         status = response.status_code
@@ -278,6 +281,28 @@ class WebhookPublisher(PublisherBase):
 
     def close(self) -> None:
         self._http.close()
+
+    # -- taking back -------------------------------------------------------------------
+
+    can_delete: ClassVar[bool] = True
+
+    def delete(self, sent: SentPost) -> Removal:
+        """A signed ``retracted`` event naming the post (its key, id, link). A hook keeps
+        what it was sent, so the same event may come twice after a crash: its
+        ``Idempotency-Key`` (the delivery's key + ``:retracted``) lets it tell."""
+        event = {
+            "event": "retracted",
+            "key": sent.key,
+            "id": sent.remote_id,
+            "url": sent.url,
+            "link": sent.link,
+            "title": sent.title,
+            "account": sent.account,
+            "reason": sent.reason,
+        }
+        content = json.dumps(event, ensure_ascii=False).encode("utf-8")
+        self._receipt(self._post(content, f"{sent.key}:retracted"), sent.key)
+        return Removal.DELETED
 
 
 def _retry_after(response: httpx.Response) -> float | None:

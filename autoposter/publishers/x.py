@@ -51,7 +51,17 @@ from autoposter.errors import (
 from autoposter.publishers import _http, _media
 from autoposter.publishers._base import MemoryState as _MemoryState
 from autoposter.publishers._base import PublisherBase, Writer, extended, image_policy, with_policy
-from autoposter.types import AccountInfo, AccountStore, Image, Item, Post, PostSpec, Receipt
+from autoposter.types import (
+    AccountInfo,
+    AccountStore,
+    Image,
+    Item,
+    Post,
+    PostSpec,
+    Receipt,
+    Removal,
+    SentPost,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -257,6 +267,25 @@ class XPublisher(PublisherBase):
 
     def close(self) -> None:
         self._client.session.close()
+
+    # -- taking back -------------------------------------------------------------------
+
+    can_delete: ClassVar[bool] = True
+
+    def delete(self, sent: SentPost) -> Removal:
+        """``DELETE /2/tweets/:id``: ``{"data": {"deleted": true}}``; a post already gone
+        is answered 404 (or ``deleted: false``)."""
+        import tweepy
+
+        with self._lock:
+            try:
+                answer = self._call(lambda: self._client.delete_tweet(sent.remote_id))
+            except RejectedError as e:
+                cause = e.__context__
+                if isinstance(cause, tweepy.HTTPException) and _status(cause) in (404, 410):
+                    return Removal.GONE
+                raise
+        return Removal.DELETED if _data(answer).get("deleted") is True else Removal.GONE
 
     # -- budget ------------------------------------------------------------------------
 

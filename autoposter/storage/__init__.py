@@ -2,7 +2,7 @@
 
 - ``base``: the engine, transactions, the translation of database errors into
   ``StorageError``, the schema version and migrations.
-- ``feeds``, ``items``, ``deliveries``, ``accounts``: one mixin each, with the
+- ``feeds``, ``items``, ``deliveries``, ``retractions``, ``accounts``: one mixin each, with the
   queries and writes of that domain; ``reports``: read-only queries for
   ``status`` and export; ``watch``: the reputation watch's own store.
 - ``records``: the frozen records they take and return; ``schema``: the tables.
@@ -37,6 +37,7 @@ from autoposter.storage.records import (
     StoredItem,
 )
 from autoposter.storage.reports import ReportsMixin
+from autoposter.storage.retractions import RetractionsMixin
 from autoposter.storage.watch import WatchStore
 
 __all__ = [
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 
-class Storage(ReportsMixin, AccountsMixin, DeliveriesMixin, ItemsMixin):
+class Storage(ReportsMixin, AccountsMixin, RetractionsMixin, DeliveriesMixin, ItemsMixin):
     """Feeds, items, deliveries and accounts in one SQLAlchemy database (SQLite or PostgreSQL)."""
 
     def watch_store(self) -> WatchStore:

@@ -120,6 +120,11 @@ class DeliveriesMixin(StorageBase):
                 deliveries.c.state,
                 deliveries.c.hold_reason,
                 deliveries.c.last_error,
+                deliveries.c.remote_id,
+                deliveries.c.remote_url,
+                deliveries.c.sent_at,
+                deliveries.c.retract_reason,
+                deliveries.c.retract_requested_at,
                 feeds.c.name.label("feed_name"),
                 items,
             )
@@ -143,6 +148,12 @@ class DeliveriesMixin(StorageBase):
                 state=row.state,
                 hold_reason=row.hold_reason,
                 last_error=row.last_error,
+                remote_id=row.remote_id,
+                remote_url=row.remote_url,
+                sent_at=row.sent_at,
+                retract_reason=row.retract_reason,
+                retract_requested_at=row.retract_requested_at,
+                item_id=row.id,
             )
             for row in rows
         ]
@@ -164,6 +175,8 @@ class DeliveriesMixin(StorageBase):
         """
         query = self._deliveries_query().where(
             deliveries.c.state == DeliveryState.PENDING.value,
+            # A retracted item is never posted, even before its deliveries are settled.
+            deliveries.c.retract_requested_at.is_(None),
             sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
         )
         if ids is not None:
@@ -214,7 +227,13 @@ class DeliveriesMixin(StorageBase):
 
     def waiting_accounts(self) -> set[str]:
         """Accounts with deliveries still to settle (pending, held, sending)."""
-        waiting = (DeliveryState.PENDING, DeliveryState.HELD, DeliveryState.SENDING)
+        waiting = (
+            DeliveryState.PENDING,
+            DeliveryState.HELD,
+            DeliveryState.SENDING,
+            DeliveryState.RETRACTING,
+            DeliveryState.REMOVING,
+        )
         with self._tx() as conn:
             return set(
                 conn.execute(

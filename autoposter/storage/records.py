@@ -84,6 +84,12 @@ class DueDelivery:
     state: str = DeliveryState.PENDING.value
     hold_reason: str | None = None
     last_error: str | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    sent_at: datetime | None = None
+    retract_reason: str | None = None
+    retract_requested_at: datetime | None = None
+    item_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

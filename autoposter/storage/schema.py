@@ -118,6 +118,11 @@ deliveries = Table(
     # The last attempt may have been posted after all (a timeout): until it is settled,
     # the account posts nothing else, so a lookup can still find it among the latest posts.
     Column("in_doubt", Boolean, nullable=False, default=False),
+    # A retraction decided (by whom, why, when): a sent post is deleted, a post not yet
+    # sent never goes out. Set once, before any network call, and kept as the record.
+    Column("retract_requested_at", UTCDateTime, nullable=True),
+    Column("retracted_by", String(64), nullable=True),
+    Column("retract_reason", Text, nullable=True),
     UniqueConstraint("item_id", "account"),
     Index(None, "state", "next_attempt_at"),
 )

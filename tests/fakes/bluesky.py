@@ -94,6 +94,7 @@ class FakeBluesky(ApiServer):
         self.sessions_refreshed = 0
         self.records: dict[str, StoredRecord] = {}
         self.blobs: dict[str, tuple[str, int]] = {}  # cid -> (mime type, size)
+        self.deleted: list[str] = []  # record keys deleted, in order
         self._access: dict[str, float] = {}  # token -> expiry
         self._refresh: dict[str, float] = {}
         self._data_lock = threading.Lock()
@@ -103,6 +104,7 @@ class FakeBluesky(ApiServer):
             ("GET", "com.atproto.server.getSession", self.get_session),
             ("POST", "com.atproto.repo.createRecord", self.create_record),
             ("GET", "com.atproto.repo.getRecord", self.get_record),
+            ("POST", "com.atproto.repo.deleteRecord", self.delete_record),
             ("POST", "com.atproto.repo.uploadBlob", self.upload_blob),
         ):
             self.route(method, re.escape(_XRPC + name), handler)
@@ -113,6 +115,7 @@ class FakeBluesky(ApiServer):
             self.requests.clear()
             self._faults.clear()
             self.records.clear()
+            self.deleted.clear()
             self.blobs.clear()
             self._access.clear()
             self._refresh.clear()
@@ -250,6 +253,21 @@ class FakeBluesky(ApiServer):
                 "validationStatus": "valid",
             }
         )
+
+    def delete_record(self, request: ApiRequest) -> ApiResponse:
+        """``com.atproto.repo.deleteRecord``: a commit, also for a record that is not
+        there (the PDS deletes idempotently and says nothing of it)."""
+        self._authorized(request)
+        body = request.json() or {}
+        if body.get("repo") not in (self.did, self.handle):
+            raise _invalid(f"Could not find repo: {body.get('repo')}")
+        if body.get("collection") != "app.bsky.feed.post":
+            raise _invalid(f"Invalid collection: {body.get('collection')}")
+        rkey = body.get("rkey")
+        with self._data_lock:
+            if isinstance(rkey, str) and self.records.pop(rkey, None) is not None:
+                self.deleted.append(rkey)
+        return ApiResponse.json({"commit": {"cid": cid_for(str(rkey).encode(), 0x71), "rev": "3"}})
 
     def _validate_post(self, record: dict[str, Any]) -> None:
         where = "Invalid app.bsky.feed.post record"

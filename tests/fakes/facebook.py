@@ -37,6 +37,8 @@ class FakeFacebook(ApiServer):
         self.route("POST", VERSION + r"/(?P<page>\d+)/feed", self.create_post)
         self.route("GET", VERSION + r"/(?P<page>\d+)/feed", self.list_posts)
         self.route("GET", VERSION + r"/(?P<page>\d+)", self.page)
+        self.route("DELETE", VERSION + r"/(?P<post>\d+_\d+)", self.delete_post)
+        self.deleted: list[str] = []  # ids of the posts deleted, in order
 
     def reset(self) -> None:
         """Forget what was received and any fault not yet used (a server shared by tests)."""
@@ -44,6 +46,7 @@ class FakeFacebook(ApiServer):
             self.requests.clear()
             self._faults.clear()
         self.posts.clear()
+        self.deleted.clear()
 
     def _token(self, request: ApiRequest, params: dict[str, list[str]]) -> None:
         token = (params.get("access_token") or [""])[0]
@@ -103,6 +106,33 @@ class FakeFacebook(ApiServer):
                 }
             data.append(entry)
         return ApiResponse.json({"data": data, "paging": {}})
+
+    def delete_post(self, request: ApiRequest) -> ApiResponse:
+        """``DELETE /{post-id}``: ``{"success": true}``; a post that is not there is the
+        Graph API's error 100 (subcode 33), "does not exist"."""
+        self._token(request, {**request.query, **request.form()})
+        assert request.match is not None
+        post_id = request.match["post"]
+        with self._plock:
+            post = next((p for p in self.posts if p["id"] == post_id), None)
+            if post is None:
+                raise ApiError(
+                    400,
+                    {
+                        "error": {
+                            "message": f"Unsupported delete request. Object with ID '{post_id}' "
+                            "does not exist, cannot be loaded due to missing permissions, or "
+                            "does not support this operation.",
+                            "type": "GraphMethodException",
+                            "code": 100,
+                            "error_subcode": 33,
+                            "fbtrace_id": "AbC",
+                        }
+                    },
+                )
+            self.posts.remove(post)
+            self.deleted.append(post_id)
+        return ApiResponse.json({"success": True})
 
     def page(self, request: ApiRequest) -> ApiResponse:
         self._token(request, dict(request.query))

@@ -14,6 +14,7 @@ import itertools
 import re
 import threading
 from typing import Any
+from urllib.parse import unquote
 
 from tests.fakes.apiserver import ApiError, ApiRequest, ApiResponse, ApiServer
 
@@ -81,6 +82,8 @@ class FakeLinkedIn(ApiServer):
         self.route("POST", r"/rest/posts", self.create_post)
         self.route("GET", r"/rest/posts", self.find_posts)
         self.route("GET", r"/rest/organizations/(?P<id>\d+)", self.organization)
+        self.route("DELETE", r"/rest/posts/(?P<urn>[^/]+)", self.delete_post)
+        self.deleted: list[str] = []  # urns of the posts deleted, in order
 
     def reset(self) -> None:
         """Forget what was received and any fault not yet used (a server shared by tests)."""
@@ -88,6 +91,7 @@ class FakeLinkedIn(ApiServer):
             self.requests.clear()
             self._faults.clear()
         self.posts.clear()
+        self.deleted.clear()
 
     def _headers(self, request: ApiRequest, *, write: bool) -> None:
         token = request.bearer()
@@ -163,6 +167,21 @@ class FakeLinkedIn(ApiServer):
             for p in recent
         ]
         return ApiResponse.json({"elements": elements, "paging": {"count": count, "start": 0}})
+
+    def delete_post(self, request: ApiRequest) -> ApiResponse:
+        """``DELETE /rest/posts/{encoded urn}`` with ``X-RestLi-Method: DELETE``: 204, also
+        for a post already deleted (the call is repeatable)."""
+        self._headers(request, write=True)
+        if request.headers.get("x-restli-method", "").upper() != "DELETE":
+            raise li_error(400, "X-RestLi-Method DELETE is required")
+        assert request.match is not None
+        urn = unquote(request.match["urn"])
+        with self._plock:
+            post = next((p for p in self.posts if p["id"] == urn), None)
+            if post is not None:
+                self.posts.remove(post)
+                self.deleted.append(urn)
+        return ApiResponse(204, b"", {})
 
     def organization(self, request: ApiRequest) -> ApiResponse:
         self._headers(request, write=False)

@@ -14,7 +14,9 @@ Documented behaviour it reproduces (docs.joinmastodon.org, Mastodon 4.x):
   characters), ``GET /api/v1/media/:id``;
 - ``GET /api/v1/accounts/verify_credentials``, ``GET /api/v1/accounts/:id/statuses``
   (newest first, ``limit`` at most 40), ``GET /api/v2/instance`` with
-  ``configuration.statuses.max_characters`` and ``characters_reserved_per_url``.
+  ``configuration.statuses.max_characters`` and ``characters_reserved_per_url``;
+- ``DELETE /api/v1/statuses/:id``: the deleted status (with its ``text``), 404
+  ``{"error": "Record not found"}`` for a status that is not there (``deleted``).
 
 Everything received is recorded (``statuses``, ``media``, ``requests``).
 """
@@ -95,6 +97,8 @@ class FakeMastodon(ApiServer):
         self.route("POST", r"/api/v1/statuses", self.post_status)
         self.route("POST", r"/api/v2/media", self.post_media)
         self.route("GET", r"/api/v1/media/(?P<id>\d+)", self.get_media)
+        self.route("DELETE", r"/api/v1/statuses/(?P<id>\d+)", self.delete_status)
+        self.deleted: list[str] = []  # ids of the statuses deleted, in order
 
     def reset(self, *, max_characters: int = 500) -> None:
         """Forget everything received, as a fresh instance (tests share one server)."""
@@ -102,6 +106,7 @@ class FakeMastodon(ApiServer):
             self.requests.clear()
             self._faults.clear()
             self.statuses.clear()
+            self.deleted.clear()
             self.media.clear()
             self._keys.clear()
             self.max_characters = max_characters
@@ -223,6 +228,19 @@ class FakeMastodon(ApiServer):
         if media is None:
             raise ApiError(404, {"error": "Record not found"})
         return ApiResponse.json(_public_media(media))
+
+    def delete_status(self, request: ApiRequest) -> ApiResponse:
+        """``DELETE /api/v1/statuses/:id``: the deleted status with its source ``text``
+        (for "delete and redraft"); 404 "Record not found" when there is none."""
+        request.require_bearer(self.token)
+        assert request.match is not None
+        with self._data_lock:
+            status = next((s for s in self.statuses if s.id == request.match["id"]), None)
+            if status is None:
+                raise ApiError(404, {"error": "Record not found"})
+            self.statuses.remove(status)
+            self.deleted.append(status.id)
+        return ApiResponse.json({**self._status_json(status), "text": status.text})
 
     # -- helpers ---------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import time
 from typing import Any
 
 from tests.fakes.apiserver import ApiError, ApiRequest, ApiResponse, ApiServer
@@ -78,6 +79,9 @@ class FakeTelegram(ApiServer):
     def __init__(self) -> None:
         super().__init__()
         self.messages: list[dict[str, Any]] = []
+        self.deleted: list[int] = []  # ids of the messages deleted, in order
+        self.edited: list[int] = []  # ids of the messages edited, in order
+        self.clock = time.time  # tests move time past the 48 hours of deleteMessage
         self._ids = itertools.count(101)
         self._mlock = threading.Lock()
         self.route("POST", r"/bot(?P<token>[^/]*)/(?P<method>\w+)", self.dispatch)
@@ -88,6 +92,9 @@ class FakeTelegram(ApiServer):
             self.requests.clear()
             self._faults.clear()
         self.messages.clear()
+        self.deleted.clear()
+        self.edited.clear()
+        self.clock = time.time
 
     def dispatch(self, request: ApiRequest) -> ApiResponse:
         assert request.match is not None
@@ -104,6 +111,10 @@ class FakeTelegram(ApiServer):
             return self.ok(self._chat(body.get("chat_id")))
         if method == "sendMessage":
             return self.send_message(body)
+        if method == "deleteMessage":
+            return self.delete_message(body)
+        if method == "editMessageText":
+            return self.edit_message_text(body)
         raise tg_error(404, "Not Found: method not found")
 
     @staticmethod
@@ -136,7 +147,47 @@ class FakeTelegram(ApiServer):
         with self._mlock:
             message_id = next(self._ids)
             self.messages.append(
-                {"message_id": message_id, "html": text, "visible": visible, "body": body}
-            )
+                {"message_id": message_id, "html": text, "visible": visible, "body": body,
+                 "date": self.clock()}
+            )  # fmt: skip
         return self.ok({"message_id": message_id, "chat": chat, "date": 1_790_000_000,
                         "text": visible})  # fmt: skip
+
+    # -- deleting and editing --------------------------------------------------------
+
+    def _message(self, body: dict[str, Any], missing: str) -> dict[str, Any]:
+        self._chat(body.get("chat_id"))
+        message_id = body.get("message_id")
+        found = next((m for m in self.messages if m["message_id"] == message_id), None)
+        if found is None:
+            raise tg_error(400, f"Bad Request: {missing}")
+        return found
+
+    def delete_message(self, body: dict[str, Any]) -> ApiResponse:
+        """``deleteMessage``: True; a bot may delete a channel message for 48 hours only."""
+        with self._mlock:
+            message = self._message(body, "message to delete not found")
+            if self.clock() - message["date"] > 48 * 3600:
+                raise tg_error(400, "Bad Request: message can't be deleted")
+            self.messages.remove(message)
+            self.deleted.append(message["message_id"])
+        return self.ok(True)
+
+    def edit_message_text(self, body: dict[str, Any]) -> ApiResponse:
+        """``editMessageText``: the edited message; the same text again is refused."""
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise tg_error(400, "Bad Request: message text is empty")
+        visible = parse_html(text) if body.get("parse_mode") == "HTML" else text
+        with self._mlock:
+            message = self._message(body, "message to edit not found")
+            if message["html"] == text:
+                raise tg_error(
+                    400,
+                    "Bad Request: message is not modified: specified new message content and "
+                    "reply markup are exactly the same as a current content and reply markup "
+                    "of the message",
+                )
+            message.update(html=text, visible=visible, body={**message["body"], **body})
+            self.edited.append(message["message_id"])
+        return self.ok({"message_id": message["message_id"], "text": visible})

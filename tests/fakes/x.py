@@ -67,6 +67,8 @@ class FakeX(ApiServer):
         self.route("POST", r"/2/media/upload/(?P<id>\d+)/append", self.media_append)
         self.route("POST", r"/2/media/upload/(?P<id>\d+)/finalize", self.media_finalize)
         self.route("POST", r"/2/media/metadata", self.media_metadata)
+        self.route("DELETE", r"/2/tweets/(?P<id>\d+)", self.delete_tweet)
+        self.deleted: list[str] = []  # ids of the posts deleted, in order
 
     def reset(self) -> None:
         """Forget what was received and any fault not yet used (a server shared by tests)."""
@@ -75,6 +77,7 @@ class FakeX(ApiServer):
             self._faults.clear()
         self.tweets.clear()
         self.uploads.clear()
+        self.deleted.clear()
 
     # -- auth -----------------------------------------------------------------------------
 
@@ -136,6 +139,18 @@ class FakeX(ApiServer):
             self.tweets.append({"id": tweet_id, "text": text, "media_ids": list(media_ids)})
         data = {"id": tweet_id, "text": text, "edit_history_tweet_ids": [tweet_id]}
         return ApiResponse.json({"data": data}, 201)
+
+    def delete_tweet(self, request: ApiRequest) -> ApiResponse:
+        """``DELETE /2/tweets/:id``: ``{"data": {"deleted": true}}``. For a post that is not
+        there the documentation shows nothing; this double answers ``deleted: false``."""
+        self.require_oauth1(request)
+        assert request.match is not None
+        with self._tlock:
+            tweet = next((t for t in self.tweets if t["id"] == request.match["id"]), None)
+            if tweet is not None:
+                self.tweets.remove(tweet)
+                self.deleted.append(tweet["id"])
+        return ApiResponse.json({"data": {"deleted": tweet is not None}})
 
     def me(self, request: ApiRequest) -> ApiResponse:
         self.require_oauth1(request)
