@@ -10,7 +10,9 @@ the parser: they call these functions.
 The operations live by kind: ``inspect`` (check, probe, status, queue,
 preview, export), ``decisions`` (approve, reject, retry, skip, pause,
 resume), ``posting`` (one cycle, post now, backfill), ``database`` (upgrade,
-backup); all are imported from here. A new operator action is one function
+backup), ``console`` (the web console's views and its decisions: edited
+texts, urgent marks, posts queued for the daemon), ``users`` (the console's
+users and sessions); all are imported from here. A new operator action is one function
 in the module of its kind, returning one result type, exported here, and a
 thin command (or page) over it that parses arguments and prints.
 Expected failures are values in the results; a feed or account the
@@ -21,6 +23,19 @@ from __future__ import annotations
 
 from autoposter.app._common import (
     RenderedPost,
+)
+from autoposter.app.console import (
+    Dashboard,
+    HeldItem,
+    PostPreview,
+    Queued,
+    Waiting,
+    dashboard,
+    edit_text,
+    mark_urgent,
+    preview_post,
+    queue_post,
+    to_approve,
 )
 from autoposter.app.database import (
     BackupResult,
@@ -69,8 +84,22 @@ from autoposter.app.posting import (
     post_now,
     run_cycle,
 )
+from autoposter.app.users import (
+    ROLES,
+    Login,
+    UserInfo,
+    add_user,
+    disable_user,
+    list_users,
+    log_in,
+    log_out,
+    session_for,
+    set_password,
+    trusted_login,
+)
 
 __all__ = [
+    "ROLES",
     "AccountChange",
     "AccountCheck",
     "BackfillProgress",
@@ -78,8 +107,12 @@ __all__ = [
     "BackfillResult",
     "BackupResult",
     "Cycle",
+    "Dashboard",
     "Decided",
     "Decisions",
+    "HeldItem",
+    "Login",
+    "PostPreview",
     "PostRequest",
     "Posted",
     "Preview",
@@ -87,28 +120,45 @@ __all__ = [
     "Probe",
     "QueueEntry",
     "QueueListing",
+    "Queued",
     "RenderedPost",
     "SchemaUpgrade",
     "Selection",
     "Status",
+    "UserInfo",
+    "Waiting",
+    "add_user",
     "approve",
     "backfill",
     "backup_database",
     "check_accounts",
+    "dashboard",
     "database_label",
     "describe_account",
+    "disable_user",
+    "edit_text",
     "export_events",
     "export_posted",
+    "list_users",
+    "log_in",
+    "log_out",
+    "mark_urgent",
     "pause_account",
     "post_now",
     "preview",
+    "preview_post",
     "probe_feed",
     "queue",
+    "queue_post",
     "reject",
     "resume_account",
     "retry",
     "run_cycle",
+    "session_for",
+    "set_password",
     "skip",
     "status",
+    "to_approve",
+    "trusted_login",
     "upgrade_database",
 ]

@@ -2,7 +2,8 @@
 
 run (run, demo), inspect (check, status, preview, export, queue), queue
 (approve, reject, skip, retry, post, backfill), accounts (account pause,
-resume), db (db upgrade, backup), watch (watch run, mentions, digest send).
+resume), db (db upgrade, backup), watch (watch run, mentions, digest send),
+web (web, user add, passwd, disable, list).
 A command parses its arguments, calls one operation and prints its result.
 
 Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 import click
 
 from autoposter import __version__, logs
-from autoposter.cli import accounts, db, inspect, queue, run, watch
+from autoposter.cli import accounts, db, inspect, queue, run, watch, web
 from autoposter.errors import AutoposterError, ConfigError
 
 __all__ = ["cli", "main"]
@@ -28,7 +29,7 @@ def cli() -> None:
     """Post each new item of your website's feeds to your social accounts, exactly once."""
 
 
-for _module in (run, inspect, queue, accounts, db, watch):
+for _module in (run, inspect, queue, accounts, db, watch, web):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -17,7 +17,9 @@ __all__ = [
     "PlannedDelivery",
     "PostedRecord",
     "RecentDelivery",
+    "SessionRecord",
     "StoredItem",
+    "UserRecord",
 ]
 
 
@@ -71,7 +73,12 @@ class StoredItem:
 
 @dataclass(frozen=True, slots=True)
 class DueDelivery:
-    """One delivery with its item: what dispatch, reconciliation and the operator act on."""
+    """One delivery with its item: what dispatch, reconciliation and the operator act on.
+
+    ``text``: what a person wrote for it in the console, posted instead of the
+    rendered text; None for the rendered one. ``item_id``: its item's row;
+    ``next_attempt_at``: not due before then (quiet hours, pacing, a retry).
+    """
 
     id: int
     account: str
@@ -84,6 +91,9 @@ class DueDelivery:
     state: str = DeliveryState.PENDING.value
     hold_reason: str | None = None
     last_error: str | None = None
+    text: str | None = None
+    item_id: int | None = None
+    next_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +158,25 @@ class RecentDelivery:
     remote_url: str | None
     last_error: str | None
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A person who may use the web console; ``password_hash`` is Argon2id."""
+
+    id: int
+    name: str
+    role: str
+    password_hash: str
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A live session of the web console: whose, and its CSRF token."""
+
+    user: str
+    role: str
+    csrf: str
+    created_at: datetime
