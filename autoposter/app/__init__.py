@@ -15,6 +15,8 @@ texts, urgent marks, posts queued for the daemon), ``users`` (the console's
 users and sessions); all are imported from here. A new operator action is one function
 in the module of its kind, returning one result type, exported here, and a
 thin command (or page) over it that parses arguments and prints.
+The fetcher, the parser and the daemon's runtime are imported inside the
+operations that use them, so that the console's process stays small.
 Expected failures are values in the results; a feed or account the
 configuration does not have raises ``NotFoundError``.
 """

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from autoposter.config import Config
 from autoposter.errors import NotFoundError
-from autoposter.runtime import build_publishers
 from autoposter.types import (
     Item,
     Post,
@@ -49,6 +48,8 @@ def _writer_render(
     it holds (``_close``). The networks' pure writers will take this place.
     """
     if not built:
+        from autoposter.runtime import build_publishers
+
         built.update(build_publishers(config))
     return built[account_name].render(item, spec)
 

@@ -14,12 +14,9 @@ from autoposter.app._common import (
 )
 from autoposter.config import Config
 from autoposter.errors import AutoposterError
-from autoposter.fetch import Fetcher
 from autoposter.ops import describe_expiry
-from autoposter.parse import parse_feed
 from autoposter.pipeline import oldest_first, spec_for
 from autoposter.routing import accepts
-from autoposter.runtime import build_publishers
 from autoposter.storage import (
     AccountSummary,
     DueDelivery,
@@ -76,6 +73,8 @@ def describe_account(info: AccountInfo) -> tuple[str, bool]:
 def check_accounts(config: Config, *, online: bool) -> dict[str, AccountCheck]:
     """Build every account's publisher (raises ConfigError or PluginError naming the one at
     fault); with ``online``, also ask each network whether its credentials work."""
+    from autoposter.runtime import build_publishers
+
     publishers = build_publishers(config)
     checks: dict[str, AccountCheck] = {}
     try:
@@ -105,6 +104,9 @@ def probe_feed(config: Config, feed: str) -> Probe:
     """Fetch and parse one feed without validators; raises FeedError when it cannot."""
     _require_feed(config, feed)
     feed_config = config.feeds[feed]
+    from autoposter.fetch import Fetcher
+    from autoposter.parse import parse_feed
+
     with Fetcher(user_agent=config.user_agent, allow_networks=config.allow_networks) as fetcher:
         fetched = fetcher.fetch(
             feed_config.url, timeout=feed_config.timeout, max_bytes=feed_config.max_bytes

@@ -8,13 +8,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
 from autoposter.cli.common import common_options, load, local_time
 from autoposter.config import Config
-from autoposter.watch.notify import match_json
-from autoposter.watch.run import Watcher
+
+if TYPE_CHECKING:
+    from autoposter.watch.run import Watcher
 
 _SINCE = re.compile(r"(\d+)\s*([dhm])")
 _UNITS = {"d": 86400, "h": 3600, "m": 60}
@@ -24,6 +26,9 @@ _UNITS = {"d": 86400, "h": 3600, "m": 60}
 def _watcher(config: Config) -> Iterator[Watcher]:
     if not config.watch.watches:
         raise click.ClickException("no watch is configured: add a 'watch:' section")
+    # Imported here: its HTTP client costs every other command (the console) memory.
+    from autoposter.watch.run import Watcher
+
     with Watcher.open(config) as watcher:
         yield watcher
 
@@ -82,6 +87,8 @@ def mentions(
     with _watcher(config) as watcher:
         found = [m for name in names for m in watcher.store.since(start, name)]
     if as_json:
+        from autoposter.watch.notify import match_json
+
         click.echo(json.dumps([match_json(m) for m in found], ensure_ascii=False, indent=2))
         return
     if not found:
