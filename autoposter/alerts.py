@@ -17,8 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
-
 from autoposter import logs, mail
 from autoposter.config import Config
 from autoposter.errors import NotifyError
@@ -101,6 +99,8 @@ def post_signed_json(url: str, secret: str | None, payload: object, *, what: str
     if secret:
         digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
         headers[SIGNATURE_HEADER] = f"sha256={digest}"
+    import httpx  # here: a process that never posts a webhook (the console) stays small
+
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=20)
     except httpx.HTTPError as e:

@@ -16,6 +16,7 @@
     │   └── UnavailableError   retryable; timeouts, 5xx, connection errors; maybe_posted
     ├── NotifyError            an alert or digest could not be sent
     ├── NotFoundError(kind)    an operation named a feed or account not configured
+    ├── RefusedError           an operator's request that cannot be done as asked
     └── PluginError            unknown type, import failure, duplicate name
 
 Dependencies' exceptions are translated into these once, at the boundary
@@ -134,6 +135,12 @@ class NotFoundError(AutoposterError):
         self.name = name
         self.known = known
         super().__init__(f"no {kind} named {name!r} ({kind}s: {', '.join(known) or 'none'})")
+
+
+class RefusedError(AutoposterError):
+    """An operator's request that cannot be done as asked: a user name taken, a password
+    too short, an edited text too long or without its link. The message says why, for
+    the person who asked."""
 
 
 class PluginError(AutoposterError):

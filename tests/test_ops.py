@@ -20,6 +20,7 @@ from autoposter.config import load_config
 from autoposter.errors import ConfigError
 from autoposter.ops import check_config_file, describe_expiry
 from autoposter.storage import Storage
+from autoposter.storage.base import SCHEMA_HEAD
 from autoposter.storage.base import alembic_config as _alembic_config
 from tests.clitools import ROOT, autoposter, write_config
 from tests.plugins import install_plugins
@@ -336,7 +337,7 @@ def test_schema_0004_upgrades_to_retractions_with_its_data(database_url: str) ->
     finally:
         storage.close()
     with Storage.open(database_url) as storage:  # upgrades to the head
-        assert storage.schema_revision() == ("0005", "0005")
+        assert storage.schema_revision() == (SCHEMA_HEAD, SCHEMA_HEAD)
         sent = storage.delivery(1)
         assert sent is not None
         assert (sent.state, sent.remote_id, sent.retract_requested_at) == ("sent", "42", None)
@@ -347,3 +348,24 @@ def test_schema_0004_upgrades_to_retractions_with_its_data(database_url: str) ->
     assert moved is not None
     assert moved.state == "retracting"
     assert moved.retract_reason == "wrong"
+
+
+def test_schema_0005_upgrades_to_the_console_tables_with_its_data(database_url: str) -> None:
+    _database_at_first_schema(database_url)
+    storage = Storage(database_url)
+    try:
+        with storage._tx() as conn:
+            command.upgrade(_alembic_config(conn), "0005")
+        at = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+        assert storage.request_retraction([2], at, actor="cli:test", reason="wrong") == [1]
+    finally:
+        storage.close()
+    with Storage.open(database_url) as storage:  # upgrades to the head
+        assert storage.schema_revision() == (SCHEMA_HEAD, SCHEMA_HEAD)
+        kept = storage.delivery(1)
+        assert kept is not None
+        assert (kept.state, kept.remote_id, kept.retract_reason) == ("retracting", "42", "wrong")
+        assert kept.text is None
+        assert storage.users() == []
+        assert storage.add_user("marie", "argon2-hash-for-tests", "editor", at)
+        assert [u.name for u in storage.users()] == ["marie"]

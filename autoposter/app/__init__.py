@@ -11,9 +11,11 @@ The operations live by kind: ``checks`` (check, probe), ``inspect`` (status,
 queue, preview, export), ``decisions`` (approve, reject, retry, skip, pause,
 resume), ``posting`` (one cycle, post now, backfill), ``retracting``
 (retract), ``database`` (upgrade, backup), ``watching`` (poll the watches,
-mentions, digest); all are imported from here. A new operator action is one
-function in the module of its kind, returning one result type, exported here,
-and a thin command (or page) over it that parses arguments and prints.
+mentions, digest), ``console`` (what the web console shows and the decisions it
+writes), ``users`` (the console's users and sessions); all are imported from
+here. A new operator action is one function in the module of its kind,
+returning one result type, exported here, and a thin command (or page) over it
+that parses arguments and prints.
 Expected failures are values in the results; a feed or account the
 configuration does not have raises ``NotFoundError``.
 
@@ -48,6 +50,39 @@ if TYPE_CHECKING:
     )
     from autoposter.app.checks import (
         probe_feed as probe_feed,
+    )
+    from autoposter.app.console import (
+        Dashboard as Dashboard,
+    )
+    from autoposter.app.console import (
+        HeldItem as HeldItem,
+    )
+    from autoposter.app.console import (
+        PostPreview as PostPreview,
+    )
+    from autoposter.app.console import (
+        Queued as Queued,
+    )
+    from autoposter.app.console import (
+        Waiting as Waiting,
+    )
+    from autoposter.app.console import (
+        dashboard as dashboard,
+    )
+    from autoposter.app.console import (
+        edit_text as edit_text,
+    )
+    from autoposter.app.console import (
+        mark_urgent as mark_urgent,
+    )
+    from autoposter.app.console import (
+        preview_post as preview_post,
+    )
+    from autoposter.app.console import (
+        queue_post as queue_post,
+    )
+    from autoposter.app.console import (
+        to_approve as to_approve,
     )
     from autoposter.app.database import (
         BackupResult as BackupResult,
@@ -160,6 +195,39 @@ if TYPE_CHECKING:
     from autoposter.app.retracting import (
         retract as retract,
     )
+    from autoposter.app.users import (
+        ROLES as ROLES,
+    )
+    from autoposter.app.users import (
+        Login as Login,
+    )
+    from autoposter.app.users import (
+        UserInfo as UserInfo,
+    )
+    from autoposter.app.users import (
+        add_user as add_user,
+    )
+    from autoposter.app.users import (
+        disable_user as disable_user,
+    )
+    from autoposter.app.users import (
+        list_users as list_users,
+    )
+    from autoposter.app.users import (
+        log_in as log_in,
+    )
+    from autoposter.app.users import (
+        log_out as log_out,
+    )
+    from autoposter.app.users import (
+        session_for as session_for,
+    )
+    from autoposter.app.users import (
+        set_password as set_password,
+    )
+    from autoposter.app.users import (
+        trusted_login as trusted_login,
+    )
     from autoposter.app.watching import (
         DigestOutcome as DigestOutcome,
     )
@@ -181,6 +249,28 @@ if TYPE_CHECKING:
 
 # Where each name lives.
 _WHERE = {
+    "Dashboard": "console",
+    "HeldItem": "console",
+    "PostPreview": "console",
+    "Queued": "console",
+    "Waiting": "console",
+    "dashboard": "console",
+    "edit_text": "console",
+    "mark_urgent": "console",
+    "preview_post": "console",
+    "queue_post": "console",
+    "to_approve": "console",
+    "ROLES": "users",
+    "Login": "users",
+    "UserInfo": "users",
+    "add_user": "users",
+    "disable_user": "users",
+    "list_users": "users",
+    "log_in": "users",
+    "log_out": "users",
+    "session_for": "users",
+    "set_password": "users",
+    "trusted_login": "users",
     "RenderedPost": "_common",
     "AccountCheck": "checks",
     "Probe": "checks",

@@ -17,7 +17,6 @@ from autoposter.app._common import (
 from autoposter.config import Config
 from autoposter.pipeline import DispatchResult, PollResult, dispatch_due, spec_for
 from autoposter.routing import accepts
-from autoposter.runtime import Runtime
 from autoposter.storage import (
     NewItem,
     PlannedDelivery,
@@ -46,6 +45,8 @@ def run_cycle(config: Config, *, parse_workers: int = 2) -> Cycle:
 
     ``parse_workers`` 0 parses in this process (the bundled demo's trusted files).
     """
+    from autoposter.runtime import Runtime
+
     runtime = Runtime.start(config, parse_workers=parse_workers)
     try:
         polls = runtime.poll_all()
@@ -98,6 +99,8 @@ def post_now(config: Config, request: PostRequest, *, actor: str) -> Posted:
         published=_now(),
         language=feed.language,
     )
+    from autoposter.runtime import Runtime
+
     runtime = Runtime.start(config, parse_workers=0)
     try:
         planned = tuple(PlannedDelivery(a, urgent=request.urgent) for a in targets)
@@ -175,6 +178,8 @@ def backfill(
     targets = tuple(request.accounts) or tuple(feed.accounts)
     for account in targets:
         _require_account(config, account)
+    from autoposter.runtime import Runtime
+
     runtime = Runtime.start(config, parse_workers=0)
     try:
         if runtime.storage.feed_state(request.feed) is None:

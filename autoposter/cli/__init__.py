@@ -2,7 +2,8 @@
 
 run (run, demo), inspect (check, status, preview, export, queue), queue
 (approve, reject, skip, retry, post, backfill), accounts (account pause,
-resume), db (db upgrade, backup), watch (watch run, mentions, digest send).
+resume), db (db upgrade, backup), watch (watch run, mentions, digest send),
+web (web, user add, passwd, disable, list).
 A command parses its arguments, calls one operation and prints its result.
 
 Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
@@ -38,6 +39,8 @@ COMMANDS = {
     "post": "queue",
     "backfill": "queue",
     "retract": "retract",
+    "web": "web",
+    "user": "web",
     "account": "accounts",
     "db": "db",
     "watch": "watch",

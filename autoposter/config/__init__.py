@@ -50,6 +50,7 @@ from autoposter.config.model import (
     WatchConfig,
     WatchSettings,
     WatchSourceConfig,
+    WebConfig,
 )
 from autoposter.config.reader import Reader
 from autoposter.render import TEMPLATE_FIELDS
@@ -67,6 +68,7 @@ __all__ = [
     "WatchConfig",
     "WatchSettings",
     "WatchSourceConfig",
+    "WebConfig",
     "load_config",
     "parse_config",
     "parse_duration",

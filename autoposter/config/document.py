@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from autoposter.config import accounts, alerts, delivery, feeds, watch
+from autoposter.config import accounts, alerts, delivery, feeds, watch, web
 from autoposter.config.database import DatabaseURL
 from autoposter.config.fields import check_keys, index, show
 from autoposter.config.loader import holds_secrets, interpolate, string_leaves, written_forms
@@ -44,6 +44,7 @@ _TOP_KEYS = (
     "alerts",
     "http",
     "watch",
+    "web",
 )
 # The sections whose secret-looking keys are noted before any value is checked.
 _SECRET_SECTIONS = ("accounts", "smtp", "alerts", "watch")
@@ -167,8 +168,8 @@ def _database(reader: Reader, top: dict[str, Any]) -> str:
 
 def _service(reader: Reader, config: Config, raw: object) -> Config:
     """Add what running as a service needs: the ``http:`` block (the listener, the
-    non-public networks content may reach), and which secrets the file itself holds
-    (its permissions then matter)."""
+    non-public networks content may reach), the ``web:`` console, and which secrets
+    the file itself holds (its permissions then matter)."""
     top = raw if isinstance(raw, dict) else {}
     http_listen = None
     networks: tuple[Network, ...] = ()
@@ -193,6 +194,7 @@ def _service(reader: Reader, config: Config, raw: object) -> Config:
         allow_networks=networks,
         inline_secrets=frozenset(inline),
         secret_files=tuple(reader.secret_files),
+        web=web.web(reader, top.get("web"), listen=_listen, networks=_networks),
     )
 
 

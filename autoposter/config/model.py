@@ -32,6 +32,10 @@ CONFIG_FILE_NAME = "autoposter.yaml"
 CONFIG_ENV_VAR = "AUTOPOSTER_CONFIG"
 # The health and metrics listener, when the `http:` block is present.
 DEFAULT_HTTP_LISTEN = "127.0.0.1:8787"
+# The web console (`autoposter web`): on this machine only unless told otherwise.
+DEFAULT_WEB_LISTEN = "127.0.0.1:8788"
+DEFAULT_WEB_IDLE_TIMEOUT = 3600.0
+DEFAULT_WEB_SESSION_LIFETIME = 12 * 3600.0
 
 MIN_POLL_INTERVAL = 10.0
 MAX_POLL_INTERVAL = 86400.0
@@ -184,6 +188,28 @@ class WatchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The ``web:`` section: where the console listens and how it trusts its visitors.
+
+    ``base_url``: the address people type (https there makes the session cookie
+    Secure). ``trusted_header``: a header naming the user, set by a reverse proxy
+    that did the login, believed only from ``trusted_proxies``. Timeouts in seconds.
+    """
+
+    listen: tuple[str, int] = ("127.0.0.1", 8788)
+    base_url: str | None = None
+    trusted_header: str | None = None
+    trusted_proxies: tuple[Network, ...] = ()
+    idle_timeout: float = DEFAULT_WEB_IDLE_TIMEOUT
+    session_lifetime: float = DEFAULT_WEB_SESSION_LIFETIME
+    language: str = "en"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return (self.base_url or "").startswith("https://")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration.
 
@@ -215,6 +241,7 @@ class Config:
     inline_secrets: frozenset[str] = field(default=frozenset(), repr=False)
     secret_files: tuple[Path, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def policy(self, account: str) -> DeliveryPolicy:
         """The account's delivery rules; the defaults for an account no longer configured."""

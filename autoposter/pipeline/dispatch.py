@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -207,7 +207,9 @@ def _must_wait(
 
 def _render(delivery: DueDelivery, publisher: Publisher, config: Config) -> Post:
     spec = spec_for(config, delivery.feed, delivery.account, delivery.item)
-    return publisher.render(delivery.item, spec)
+    post = publisher.render(delivery.item, spec)
+    # A person's edit in the console replaces the words; the card, image and link stay.
+    return post if delivery.text is None else replace(post, text=delivery.text)
 
 
 def _deliver(

@@ -2,9 +2,11 @@
 
 - ``base``: the engine, transactions, the translation of database errors into
   ``StorageError``, the schema version and migrations.
-- ``feeds``, ``items``, ``deliveries``, ``retractions``, ``accounts``: one mixin each, with the
-  queries and writes of that domain; ``reports``: read-only queries for
-  ``status`` and export; ``watch``: the reputation watch's own store.
+- ``feeds``, ``items``, ``deliveries``, ``retractions``, ``accounts``: one
+  mixin each, with the queries and writes of that domain; ``reports``:
+  read-only queries for ``status`` and export; ``watch``: the reputation
+  watch's own store; ``users``: the web console's users, sessions and edited
+  texts.
 - ``records``: the frozen records they take and return; ``schema``: the tables.
 
 A new query goes in the mixin of the table it is about (a read-only query
@@ -34,10 +36,13 @@ from autoposter.storage.records import (
     PlannedDelivery,
     PostedRecord,
     RecentDelivery,
+    SessionRecord,
     StoredItem,
+    UserRecord,
 )
 from autoposter.storage.reports import ReportsMixin
 from autoposter.storage.retractions import RetractionsMixin
+from autoposter.storage.users import UsersMixin
 from autoposter.storage.watch import WatchStore
 
 __all__ = [
@@ -52,14 +57,18 @@ __all__ = [
     "PlannedDelivery",
     "PostedRecord",
     "RecentDelivery",
+    "SessionRecord",
     "Storage",
     "StoredItem",
+    "UserRecord",
     "storage_key",
     "transaction",
 ]
 
 
-class Storage(ReportsMixin, AccountsMixin, RetractionsMixin, DeliveriesMixin, ItemsMixin):
+class Storage(
+    UsersMixin, ReportsMixin, AccountsMixin, RetractionsMixin, DeliveriesMixin, ItemsMixin
+):
     """Feeds, items, deliveries and accounts in one SQLAlchemy database (SQLite or PostgreSQL)."""
 
     def watch_store(self) -> WatchStore:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from autoposter.storage.base import StorageBase, insert, item_from_row
 from autoposter.storage.records import DueDelivery, PlannedDelivery
-from autoposter.storage.schema import deliveries, delivery_events, feeds, items
+from autoposter.storage.schema import deliveries, delivery_events, delivery_texts, feeds, items
 from autoposter.types import DELIVERY_TRANSITIONS, DeliveryState, Transition
 
 
@@ -125,11 +125,14 @@ class DeliveriesMixin(StorageBase):
                 deliveries.c.sent_at,
                 deliveries.c.retract_reason,
                 deliveries.c.retract_requested_at,
+                deliveries.c.next_attempt_at,
                 feeds.c.name.label("feed_name"),
+                delivery_texts.c.text.label("edited_text"),
                 items,
             )
             .join(items, deliveries.c.item_id == items.c.id)
             .join(feeds, items.c.feed_id == feeds.c.id)
+            .outerjoin(delivery_texts, delivery_texts.c.delivery_id == deliveries.c.id)
         )
 
     def _fetch_deliveries(self, query: sa.Select[Any]) -> list[DueDelivery]:
@@ -154,6 +157,8 @@ class DeliveriesMixin(StorageBase):
                 retract_reason=row.retract_reason,
                 retract_requested_at=row.retract_requested_at,
                 item_id=row.id,
+                text=row.edited_text,
+                next_attempt_at=row.next_attempt_at,
             )
             for row in rows
         ]
@@ -466,6 +471,18 @@ class DeliveriesMixin(StorageBase):
             actor=actor,
             next_attempt_at=None,
         )
+
+    def mark_urgent(self, delivery_ids: Sequence[int], at: datetime) -> int:
+        """Held or pending deliveries that quiet hours, blackouts and pacing will not hold
+        back once approved (an alert); how many were marked."""
+        waiting = [DeliveryState.HELD.value, DeliveryState.PENDING.value]
+        with self._tx() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.state.in_(waiting))
+                .values(urgent=True, next_attempt_at=None, updated_at=at)
+            )
+        return int(result.rowcount)
 
     def release(self, delivery_id: int, at: datetime, *, actor: str, approve: bool) -> bool:
         """An operator's decision on a held delivery: pending if approved, skipped if not."""

@@ -17,7 +17,9 @@ __all__ = [
     "PlannedDelivery",
     "PostedRecord",
     "RecentDelivery",
+    "SessionRecord",
     "StoredItem",
+    "UserRecord",
 ]
 
 
@@ -71,7 +73,12 @@ class StoredItem:
 
 @dataclass(frozen=True, slots=True)
 class DueDelivery:
-    """One delivery with its item: what dispatch, reconciliation and the operator act on."""
+    """One delivery with its item: what dispatch, reconciliation and the operator act on.
+
+    ``text``: what a person wrote for it in the console, posted instead of the
+    rendered text; None for the rendered one. ``item_id``: its item's row;
+    ``next_attempt_at``: not due before then (quiet hours, pacing, a retry).
+    """
 
     id: int
     account: str
@@ -90,6 +97,10 @@ class DueDelivery:
     retract_reason: str | None = None
     retract_requested_at: datetime | None = None
     item_id: int = 0
+    # The text an editor wrote for this delivery in the web console, posted instead of
+    # the rendered one; None when nobody edited it.
+    text: str | None = None
+    next_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +165,25 @@ class RecentDelivery:
     remote_url: str | None
     last_error: str | None
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A person who may use the web console; ``password_hash`` is Argon2id."""
+
+    id: int
+    name: str
+    role: str
+    password_hash: str
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A live session of the web console: whose, and its CSRF token."""
+
+    user: str
+    role: str
+    csrf: str
+    created_at: datetime

@@ -191,3 +191,45 @@ watch_matches = Table(
     UniqueConstraint("watch", "canonical_url"),
     Index(None, "watch", "first_seen_at"),
 )
+
+# The web console's people. `password_hash` is Argon2id (argon2-cffi's encoded form);
+# `role` is admin, editor or viewer.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A signed-in browser. `id` is the SHA-256 of the cookie's value, so that a copy of
+# the database lets no one in; deleting a user's rows ends their sessions.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Index(None, "user_id"),
+)
+
+# A person's own words for one delivery, posted instead of the rendered text.
+delivery_texts = Table(
+    "delivery_texts",
+    metadata,
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("deliveries.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("text", Text, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
