@@ -61,6 +61,10 @@ class Writer:
 
     kind: ClassVar[str]
     limit: int | None = None  # None: no limit
+    # Whether the network carries the item's link in a field of its own (Facebook's
+    # ``link``, LinkedIn's article), so that a text without it still links back to
+    # the site; when False, ``check`` refuses a template without {link}.
+    link_outside_text: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -86,7 +86,19 @@ _TID_EPOCH_US: Final = 1_672_531_200_000_000  # 2023-01-01T00:00:00Z
 _TID_SPAN_US: Final = 1 << 46  # about 2.2 years: every derived TID lies in the past
 _STATE_KEY: Final = "session"
 _SESSION_ERRORS: Final = frozenset(
-    {"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthRequired"}
+    {"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthRequired", "AuthMissing"}
+)
+# The account itself cannot post (a moderation action, or its owner deactivated it):
+# nothing about one post, so the account waits for a person.
+_ACCOUNT_STATES: Final = frozenset(
+    {
+        "AccountTakedown",
+        "AccountDeactivated",
+        "AccountSuspended",
+        "RepoTakendown",
+        "RepoSuspended",
+        "RepoDeactivated",
+    }
 )
 _NOT_SERVED: Final = frozenset({"MethodNotImplemented", "XRPCNotSupported"})
 _NOT_FOUND: Final = frozenset({"RecordNotFound"})
@@ -535,7 +547,19 @@ class BlueskyPublisher(PublisherBase):
                 f"{host} asks for an emailed code to log in {self.handle}: use an app password "
                 "(Settings > Privacy and security > App passwords)",
             )
-        if status in (401, 403) or name in _SESSION_ERRORS or name == "AccountTakedown":
+        if name in _ACCOUNT_STATES:
+            return AuthError(
+                self.name,
+                f"{host} says the account {self.handle} cannot post ({detail}): it is taken "
+                "down, suspended or deactivated; settle it with the host, then resume the account",
+            )
+        if status == 403:
+            return AuthError(
+                self.name,
+                f"{host} forbids {self.handle} to {doing} ({detail}); use an app password "
+                "with the right to post",
+            )
+        if status == 401 or name in _SESSION_ERRORS:
             return AuthError(
                 self.name,
                 f"{host} refused the login of {self.handle} ({detail}); check the handle and "
@@ -586,9 +610,12 @@ def _session_refused(e: Exception) -> bool:
     name = _error_name(e)
     if name in _SESSION_ERRORS:
         return True
-    return isinstance(e, UnauthorizedError) and name not in (
-        "AccountTakedown",
-        "AuthFactorTokenRequired",
+    # Only a 401 says the session is refused; a 403 refuses the account what it asked.
+    return (
+        isinstance(e, UnauthorizedError)
+        and e.response.status_code == 401
+        and name not in _ACCOUNT_STATES
+        and name != "AuthFactorTokenRequired"
     )
 
 
