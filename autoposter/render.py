@@ -56,6 +56,14 @@ def template_problem(template: str) -> str | None:
     return None
 
 
+def names_link(template: str) -> bool:
+    """Whether a (valid) template puts the item's ``{link}`` in the text."""
+    try:
+        return any(part[1] == "link" for part in string.Formatter().parse(template))
+    except ValueError:
+        return False
+
+
 def hashtag(text: str) -> str:
     """``"conseil municipal"`` -> ``"#ConseilMunicipal"``.
 

@@ -25,8 +25,9 @@ client's ``writer``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import ClassVar, Final
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any, ClassVar, Final
 
 from autoposter.publishers._media import choice, flag, prepare
 from autoposter.publishers._media import template as checked_template
@@ -135,6 +136,12 @@ class Capabilities:
 
     # The non-public networks that URLs taken from content (an item's image) may reach.
     allow_networks: tuple[Network, ...] = ()
+
+    @classmethod
+    def config_warnings(cls, name: str, options: Mapping[str, Any], today: date) -> list[str]:
+        """What ``check`` warns about in account ``name``'s block on ``today``: settings
+        that work now and will not for long. Pure: no network call."""
+        return []
 
     def attach_state(self, state: AccountStore) -> None:
         """Receive the account's key-value store (a session, a learned limit); unused here."""

@@ -215,6 +215,12 @@ class LinkedInPublisher(PublisherBase):
         self._lock = threading.Lock()
         self.today: Callable[[], date] = lambda: datetime.now(UTC).date()
 
+    @classmethod
+    def config_warnings(cls, name: str, options: Mapping[str, Any], today: date) -> list[str]:
+        version = str(options.get("linkedin_version", LINKEDIN_VERSION)).strip()
+        warning = version_warning(name, version, today)
+        return [] if warning is None else [warning]
+
     # -- publish -----------------------------------------------------------------------
 
     def publish(self, post: Post, *, key: str) -> Receipt:
