@@ -40,7 +40,8 @@ def test_a_feed_template_without_link_is_refused_naming_the_feed(tmp_path: Path)
     done = check(tmp_path, config(tmp_path, {"ville_masto": MASTODON}, template="{title}"))
     assert done.returncode == 2, done.stderr
     assert "feeds.actualites.template" in done.stderr
-    assert "ville_masto" in done.stderr and "{link}" in done.stderr
+    assert "ville_masto" in done.stderr
+    assert "{link}" in done.stderr
 
 
 def test_an_account_template_without_link_is_refused_naming_the_account(tmp_path: Path) -> None:
@@ -87,7 +88,8 @@ def test_the_default_linkedin_version_is_recent_and_old_ones_are_warned_of() -> 
     assert version_warning("li", LINKEDIN_VERSION, december) is None
     assert version_warning("li", "202602", december) is None  # 10 months
     warning = version_warning("li", "202601", december)  # 11 months
-    assert warning is not None and "accounts.li.linkedin_version" in warning
+    assert warning is not None
+    assert "accounts.li.linkedin_version" in warning
 
 
 def test_check_warns_about_an_old_linkedin_version(tmp_path: Path) -> None:
