@@ -92,7 +92,18 @@ class Writer:
         )
         item = self.adapt(item, spec)
         length = self.counter(item, spec)
-        text = render_text(item, spec, limit=self.limit, length=length)
+        extra: dict[str, str] = {}
+        try:
+            text = render_text(item, spec, limit=self.limit, length=length)
+        except ValueError:
+            # The link alone is longer than the limit: show it the way the network
+            # lets us while it still reaches the network whole (see ``link_shown``).
+            shown = self.link_shown(item.link)
+            if shown is None:
+                raise
+            shorter = dataclasses.replace(item, link=shown)
+            text = render_text(shorter, spec, limit=self.limit, length=self.counter(shorter, spec))
+            extra["link_text"] = shown or "none: the link goes in the network's own field"
         limit = "no limit" if self.limit is None else str(self.limit)
         post = Post(
             account=self.name,
@@ -102,9 +113,15 @@ class Writer:
             title=item.title,
             summary=item.summary,
             image=self.image(item.image),
-            extra={"length": f"{length(text)}/{limit}"},
+            extra={"length": f"{length(text)}/{limit}", **extra},
         )
         return self.finish(post, spec)
+
+    def link_shown(self, link: str) -> str | None:
+        """What the text shows for ``link`` when it does not fit whole, or None when the
+        network has no other way to carry it. A network that carries the link in a
+        field of its own (``link_outside_text``) leaves it out of the text ("")."""
+        return "" if self.link_outside_text else None
 
     def adapt(self, item: Item, spec: PostSpec) -> Item:
         return item

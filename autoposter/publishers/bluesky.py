@@ -63,7 +63,7 @@ from autoposter.publishers._base import (
 )
 from autoposter.publishers._media import MediaError, base_url, download_image, flag, seconds, secret
 from autoposter.publishers._text import fit_image, graphemes, utf8_length
-from autoposter.render import shorten
+from autoposter.render import link_label, shorten
 from autoposter.types import AccountInfo, AccountStore, Image, Item, Post, PostSpec, Receipt
 
 if TYPE_CHECKING:
@@ -130,25 +130,28 @@ def record_key(key: str) -> str:
     return "".join(_S32[(value >> (5 * i)) & 31] for i in range(12, -1, -1))
 
 
-def facets(text: str, link: str) -> list[Any]:
-    """Rich-text facets of ``text``: ``link`` wherever it appears, exactly; other
-    links and ``#tags`` as the Bluesky app detects them (none overlapping)."""
+def facets(text: str, link: str, shown: str | None = None) -> list[Any]:
+    """Rich-text facets of ``text``: ``link`` wherever it appears (or ``shown``, the
+    shortened form the text holds when the link is too long, pointing to the whole
+    ``link``), exactly; other links and ``#tags`` as the Bluesky app detects them
+    (none overlapping)."""
     from atproto import models
     from atproto_client.utils.facet_detection import detect_facets  # type: ignore[import-untyped]
 
     own: list[Any] = []
-    start = text.find(link) if link else -1
+    written = shown or link
+    start = text.find(written) if written else -1
     while start >= 0:
         byte_start = utf8_length(text[:start])
         own.append(
             models.AppBskyRichtextFacet.Main(
                 features=[models.AppBskyRichtextFacet.Link(uri=link)],
                 index=models.AppBskyRichtextFacet.ByteSlice(
-                    byte_start=byte_start, byte_end=byte_start + utf8_length(link)
+                    byte_start=byte_start, byte_end=byte_start + utf8_length(written)
                 ),
             )
         )
-        start = text.find(link, start + len(link))
+        start = text.find(written, start + len(written))
     taken = [(f.index.byte_start, f.index.byte_end) for f in own]
     found = [
         f
@@ -184,6 +187,10 @@ class BlueskyWriter(Writer):
 
     def counter(self, item: Item, spec: PostSpec) -> Callable[[str], int]:
         return post_length
+
+    def link_shown(self, link: str) -> str | None:
+        # As the Bluesky app shows a long link; the facet (and the card) keep it whole.
+        return link_label(link)
 
     def image(self, image: Image | None) -> Image | None:
         if self.card and self.images != "never":
@@ -263,7 +270,7 @@ class BlueskyPublisher(PublisherBase):
                 text=post.text,
                 created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
                 langs=_langs(post.language),
-                facets=facets(post.text, post.link) or None,
+                facets=facets(post.text, post.link, post.extra.get("link_text")) or None,
                 embed=self._embed(post),
             )
             data = models.ComAtprotoRepoCreateRecord.Data(
