@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from autoposter import logs, sdnotify
+from autoposter.app.checks import check_links, config_warnings
 from autoposter.config import Config, load_config
 from autoposter.errors import AutoposterError, ConfigError
 from autoposter.health import Health, HealthServer
@@ -122,6 +123,7 @@ def reload_config(runtime: Runtime, scheduler: BackgroundScheduler) -> bool:
             logs.event("config-permissions", level=logging.WARNING, warning=warning)
         # Known before anything can quote them; the old ones stay redacted too.
         logs.add_secrets(config.secrets)
+        check_links(config)
         publishers = build_publishers(config, runtime.storage)
     except AutoposterError as e:
         logs.event(
@@ -144,7 +146,13 @@ def reload_config(runtime: Runtime, scheduler: BackgroundScheduler) -> bool:
 
 
 def run(config: Config, *, http_listen: tuple[str, int] | None = None) -> None:
-    """Start the long-lived pieces from ``config`` and serve until stopped (``serve``)."""
+    """Start the long-lived pieces from ``config`` and serve until stopped (``serve``).
+
+    Raises ConfigError, before anything starts, for a template that would post
+    without a link back to the site (``app.check_links``)."""
+    check_links(config)
+    for warning in config_warnings(config):
+        logs.event("config-warning", level=logging.WARNING, warning=warning)
     runtime = Runtime.start(config)
     try:
         serve(runtime, http_listen=http_listen)

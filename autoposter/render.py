@@ -56,6 +56,30 @@ def template_problem(template: str) -> str | None:
     return None
 
 
+def names_link(template: str) -> bool:
+    """Whether a (valid) template puts the item's ``{link}`` in the text."""
+    try:
+        return any(part[1] == "link" for part in string.Formatter().parse(template))
+    except ValueError:
+        return False
+
+
+LINK_LABEL_MAX = 30  # characters of a link shown shortened, as the Bluesky app shows them
+
+
+def link_label(url: str) -> str:
+    """A link as people read it when it is too long to show whole: the host and the
+    start of the path, then "…" (``https://www.ville.example/a/very/long/path`` ->
+    ``www.ville.example/a/very/lon…``). Only for a network that keeps the full URL
+    elsewhere (a link facet)."""
+    parts = urlsplit(url)
+    shown = (parts.netloc + parts.path + ("?" + parts.query if parts.query else "")) or url
+    shown = shown.removesuffix("/")
+    if len(shown) <= LINK_LABEL_MAX:
+        return shown
+    return shown[: LINK_LABEL_MAX - 1] + ELLIPSIS
+
+
 def hashtag(text: str) -> str:
     """``"conseil municipal"`` -> ``"#ConseilMunicipal"``.
 

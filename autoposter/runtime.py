@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from autoposter import logs
-from autoposter import publishers as registry
+from autoposter import logs, publishers as registry
 from autoposter.alerts import Alerter, LogOnly, Notifier, notifier_for
 from autoposter.config import Config
 from autoposter.fetch import Fetcher

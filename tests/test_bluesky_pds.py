@@ -215,6 +215,22 @@ def test_posts_with_facets_card_and_langs_exactly_once(pds: Pds, images: ApiServ
     assert p.find(post, key="never-posted") is None
 
 
+def test_a_link_longer_than_the_limit_is_shown_short_and_stored_whole(pds: Pds) -> None:
+    p = publisher(pds)
+    link = "https://www.ville.example/actualites/" + "deliberation-du-conseil-" * 20
+    post = p.render(Item(key="long", link=link, title="Délibérations du conseil"), spec())
+    p.publish(post, key="pds-long-link")
+    value = stored(pds, record_key("pds-long-link"))
+    assert link not in str(value["text"])
+    encoded = post.text.encode("utf-8")
+    spans = {
+        encoded[f["index"]["byteStart"] : f["index"]["byteEnd"]].decode(): f["features"][0]
+        for f in value["facets"]  # type: ignore[attr-defined]
+    }
+    assert spans["www.ville.example/actualites/…"]["uri"] == link
+    assert value["embed"]["external"]["uri"] == link  # type: ignore[index]
+
+
 def test_an_image_embed_with_alt_text(pds: Pds, images: ApiServer) -> None:
     p = publisher(pds, card=False)
     item = Item(

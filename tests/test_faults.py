@@ -26,11 +26,7 @@ import pytest
 from autoposter.storage import Storage
 from autoposter.types import DeliveryState
 from tests.clitools import ROOT, autoposter, write_config
-from tests.fakes import bluesky as fb_sky
-from tests.fakes import facebook as ff
-from tests.fakes import mastodon as fm
-from tests.fakes import telegram as ft
-from tests.fakes import x as fx
+from tests.fakes import bluesky as fb_sky, facebook as ff, mastodon as fm, telegram as ft, x as fx
 from tests.fakes.apiserver import ApiServer, Fault
 from tests.feedserver import FeedServer
 from tests.test_pipeline import rss

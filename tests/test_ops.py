@@ -20,8 +20,7 @@ from autoposter.config import load_config
 from autoposter.errors import ConfigError
 from autoposter.ops import check_config_file, describe_expiry
 from autoposter.storage import Storage
-from autoposter.storage.base import SCHEMA_HEAD
-from autoposter.storage.base import alembic_config as _alembic_config
+from autoposter.storage.base import SCHEMA_HEAD, alembic_config as _alembic_config
 from tests.clitools import ROOT, autoposter, write_config
 from tests.plugins import install_plugins
 

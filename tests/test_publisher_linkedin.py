@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from autoposter.errors import AuthError, RateLimitedError, RejectedError, UnavailableError
 from autoposter.publishers import options_of
@@ -86,7 +85,7 @@ def test_post_shape_headers_and_urn(server: fl.FakeLinkedIn, publisher: LinkedIn
     receipt = publisher.publish(post, key="d1")
     (request,) = server.requests_to("POST", POSTS)
     assert request.headers["authorization"] == f"Bearer {fl.TOKEN}"
-    assert request.headers["linkedin-version"] == "202511"
+    assert request.headers["linkedin-version"] == "202607"
     assert request.headers["x-restli-protocol-version"] == "2.0.0"
     body = request.json()
     assert body["author"] == fl.AUTHOR

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from types import MappingProxyType
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from autoposter.errors import AuthError, RateLimitedError, RejectedError, UnavailableError
 from autoposter.publishers import options_of

@@ -15,11 +15,7 @@ import pytest
 from autoposter.errors import ConfigError, UnavailableError
 from autoposter.publishers import available, build, installed, writer_for
 from autoposter.types import Item, PostSpec, Publisher
-from tests.fakes import facebook as ff
-from tests.fakes import linkedin as fl
-from tests.fakes import telegram as ft
-from tests.fakes import webhook as fw
-from tests.fakes import x as fx
+from tests.fakes import facebook as ff, linkedin as fl, telegram as ft, webhook as fw, x as fx
 from tests.fakes.apiserver import Fault
 
 SDKS = ("mastodon", "atproto", "tweepy", "facebook", "requests", "httpx")

@@ -7,8 +7,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from autoposter.errors import ParseError
 from autoposter.parse import parse_feed

@@ -16,13 +16,15 @@ from autoposter.runtime import Runtime
 from autoposter.storage import Storage
 from autoposter.types import DeliveryState
 from tests.clitools import autoposter, write_config
-from tests.fakes import bluesky as fb_sky
-from tests.fakes import facebook as ff
-from tests.fakes import linkedin as fl
-from tests.fakes import mastodon as fm
-from tests.fakes import telegram as ft
-from tests.fakes import webhook as fw
-from tests.fakes import x as fx
+from tests.fakes import (
+    bluesky as fb_sky,
+    facebook as ff,
+    linkedin as fl,
+    mastodon as fm,
+    telegram as ft,
+    webhook as fw,
+    x as fx,
+)
 from tests.fakes.apiserver import ApiServer, Fault
 
 ACCOUNTS = ("mastodon", "bluesky", "facebook", "x", "linkedin", "telegram", "webhook")

@@ -35,220 +35,100 @@ if TYPE_CHECKING:
     )
     from autoposter.app.checks import (
         AccountCheck as AccountCheck,
-    )
-    from autoposter.app.checks import (
         Probe as Probe,
-    )
-    from autoposter.app.checks import (
         check_accounts as check_accounts,
-    )
-    from autoposter.app.checks import (
+        check_links as check_links,
+        config_warnings as config_warnings,
         database_label as database_label,
-    )
-    from autoposter.app.checks import (
         describe_account as describe_account,
-    )
-    from autoposter.app.checks import (
         probe_feed as probe_feed,
     )
     from autoposter.app.console import (
         Dashboard as Dashboard,
-    )
-    from autoposter.app.console import (
         HeldItem as HeldItem,
-    )
-    from autoposter.app.console import (
         PostPreview as PostPreview,
-    )
-    from autoposter.app.console import (
         Queued as Queued,
-    )
-    from autoposter.app.console import (
         Waiting as Waiting,
-    )
-    from autoposter.app.console import (
         dashboard as dashboard,
-    )
-    from autoposter.app.console import (
         edit_text as edit_text,
-    )
-    from autoposter.app.console import (
         mark_urgent as mark_urgent,
-    )
-    from autoposter.app.console import (
         preview_post as preview_post,
-    )
-    from autoposter.app.console import (
         queue_post as queue_post,
-    )
-    from autoposter.app.console import (
         to_approve as to_approve,
     )
     from autoposter.app.database import (
         BackupResult as BackupResult,
-    )
-    from autoposter.app.database import (
         SchemaUpgrade as SchemaUpgrade,
-    )
-    from autoposter.app.database import (
         backup_database as backup_database,
-    )
-    from autoposter.app.database import (
         upgrade_database as upgrade_database,
     )
     from autoposter.app.decisions import (
         AccountChange as AccountChange,
-    )
-    from autoposter.app.decisions import (
         Decided as Decided,
-    )
-    from autoposter.app.decisions import (
         Decisions as Decisions,
-    )
-    from autoposter.app.decisions import (
         Selection as Selection,
-    )
-    from autoposter.app.decisions import (
         approve as approve,
-    )
-    from autoposter.app.decisions import (
         pause_account as pause_account,
-    )
-    from autoposter.app.decisions import (
         reject as reject,
-    )
-    from autoposter.app.decisions import (
         resume_account as resume_account,
-    )
-    from autoposter.app.decisions import (
         retry as retry,
-    )
-    from autoposter.app.decisions import (
         skip as skip,
     )
     from autoposter.app.inspect import (
         Preview as Preview,
-    )
-    from autoposter.app.inspect import (
         PreviewEntry as PreviewEntry,
-    )
-    from autoposter.app.inspect import (
         QueueEntry as QueueEntry,
-    )
-    from autoposter.app.inspect import (
         QueueListing as QueueListing,
-    )
-    from autoposter.app.inspect import (
         Status as Status,
-    )
-    from autoposter.app.inspect import (
         export_events as export_events,
-    )
-    from autoposter.app.inspect import (
         export_posted as export_posted,
-    )
-    from autoposter.app.inspect import (
         preview as preview,
-    )
-    from autoposter.app.inspect import (
         queue as queue,
-    )
-    from autoposter.app.inspect import (
         status as status,
     )
     from autoposter.app.posting import (
         BackfillProgress as BackfillProgress,
-    )
-    from autoposter.app.posting import (
         BackfillRequest as BackfillRequest,
-    )
-    from autoposter.app.posting import (
         BackfillResult as BackfillResult,
-    )
-    from autoposter.app.posting import (
         Cycle as Cycle,
-    )
-    from autoposter.app.posting import (
         Posted as Posted,
-    )
-    from autoposter.app.posting import (
         PostRequest as PostRequest,
-    )
-    from autoposter.app.posting import (
         backfill as backfill,
-    )
-    from autoposter.app.posting import (
         post_now as post_now,
-    )
-    from autoposter.app.posting import (
         run_cycle as run_cycle,
     )
     from autoposter.app.retracting import (
         RetractedCopy as RetractedCopy,
-    )
-    from autoposter.app.retracting import (
         RetractReport as RetractReport,
-    )
-    from autoposter.app.retracting import (
         RetractRequest as RetractRequest,
-    )
-    from autoposter.app.retracting import (
         retract as retract,
     )
     from autoposter.app.users import (
         ROLES as ROLES,
-    )
-    from autoposter.app.users import (
         Login as Login,
-    )
-    from autoposter.app.users import (
         UserInfo as UserInfo,
-    )
-    from autoposter.app.users import (
         add_user as add_user,
-    )
-    from autoposter.app.users import (
         disable_user as disable_user,
-    )
-    from autoposter.app.users import (
         list_users as list_users,
-    )
-    from autoposter.app.users import (
         log_in as log_in,
-    )
-    from autoposter.app.users import (
         log_out as log_out,
-    )
-    from autoposter.app.users import (
         session_for as session_for,
-    )
-    from autoposter.app.users import (
         set_password as set_password,
-    )
-    from autoposter.app.users import (
         trusted_login as trusted_login,
     )
     from autoposter.app.watching import (
         DigestOutcome as DigestOutcome,
-    )
-    from autoposter.app.watching import (
         WatchRun as WatchRun,
-    )
-    from autoposter.app.watching import (
         mentions as mentions,
-    )
-    from autoposter.app.watching import (
         mentions_json as mentions_json,
-    )
-    from autoposter.app.watching import (
         run_watches as run_watches,
-    )
-    from autoposter.app.watching import (
         send_digests as send_digests,
     )
 
 # Where each name lives.
 _WHERE = {
+    "check_links": "checks",
+    "config_warnings": "checks",
     "Dashboard": "console",
     "HeldItem": "console",
     "PostPreview": "console",

@@ -8,12 +8,14 @@ parser: reading and checking a configuration costs only what it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from autoposter import publishers as registry
 from autoposter.app._common import _require_feed
-from autoposter.config import Config, DatabaseURL
-from autoposter.errors import AutoposterError
+from autoposter.config import DEFAULT_TEMPLATE, Config, DatabaseURL
+from autoposter.errors import AutoposterError, ConfigError, PluginError
 from autoposter.ops import describe_expiry
+from autoposter.render import names_link
 from autoposter.types import AccountInfo, Item, NotModified
 
 
@@ -53,9 +55,58 @@ def describe_account(info: AccountInfo) -> tuple[str, bool]:
     return " ".join(words), fine
 
 
+def check_links(config: Config) -> None:
+    """Refuse a template that would give an account posts with no link back to the site.
+
+    Raises ConfigError naming the template at fault (``accounts.NAME.template`` when
+    the account has its own, else the feed's or the defaults'). An account whose
+    writer carries the link in a field of its own (``link_outside_text``: Facebook's
+    ``link``, LinkedIn's article) may leave it out of the text.
+    """
+    writers = {}
+    for name, account in config.accounts.items():
+        try:
+            writers[name] = registry.writer_for(name, account.type, account.options)
+        except PluginError:
+            continue  # a plugin with no writer: nothing to consult
+    for feed_name, feed in config.feeds.items():
+        for account_name in feed.accounts:
+            writer = writers.get(account_name)
+            if writer is None or getattr(writer, "link_outside_text", False):
+                continue
+            own = getattr(writer, "template", None)
+            if isinstance(own, str):
+                template, path = own, f"accounts.{account_name}.template"
+            elif feed.template == config.default_template and feed.template != DEFAULT_TEMPLATE:
+                template, path = feed.template, "defaults.template"
+            else:
+                template, path = feed.template, f"feeds.{feed_name}.template"
+            if not names_link(template):
+                raise ConfigError(
+                    path,
+                    f"has no {{link}}, so the posts of feed {feed_name} on account "
+                    f"{account_name} would not link back to the site; add {{link}}",
+                )
+
+
+def config_warnings(config: Config, today: date | None = None) -> list[str]:
+    """What ``check`` warns about: settings that work today and will not for long (a
+    LinkedIn version near the end of its support), one line each."""
+    day = today or datetime.now(UTC).date()
+    classes = registry.available({account.type for account in config.accounts.values()})
+    warnings: list[str] = []
+    for name, account in config.accounts.items():
+        warn = getattr(classes.get(account.type), "config_warnings", None)
+        if warn is not None:
+            warnings.extend(warn(name, account.options, day))
+    return warnings
+
+
 def check_accounts(config: Config, *, online: bool) -> dict[str, AccountCheck]:
     """Build every account's publisher (raises ConfigError or PluginError naming the one at
-    fault); with ``online``, also ask each network whether its credentials work."""
+    fault, or ConfigError for a template with no link, see ``check_links``); with
+    ``online``, also ask each network whether its credentials work."""
+    check_links(config)
     publishers = registry.build_all(config)
     checks: dict[str, AccountCheck] = {}
     try:

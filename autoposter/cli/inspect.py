@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -34,6 +35,8 @@ def check(config_path: str | None, log_format: str, online: bool) -> None:
     """Validate the configuration and print what was understood."""
     config = load(config_path, log_format)
     checks = app.check_accounts(config, online=online)
+    for warning in app.config_warnings(config):
+        logs.event("config-warning", level=logging.WARNING, warning=warning)
     ok = True
     click.echo(f"configuration: {config.path}")
     click.echo(f"database:      {app.database_label(config)}")

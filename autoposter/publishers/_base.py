@@ -25,15 +25,24 @@ client's ``writer``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import ClassVar, Final
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any, ClassVar, Final
 
 from autoposter.errors import RejectedError
-from autoposter.publishers._media import choice, flag, prepare
-from autoposter.publishers._media import template as checked_template
+from autoposter.publishers._media import choice, flag, prepare, template as checked_template
 from autoposter.render import render_text
-from autoposter.types import AccountStore, Image, Item, Network, Post, PostSpec, Removal, SentPost
-from autoposter.types import Writer as WriterType
+from autoposter.types import (
+    AccountStore,
+    Image,
+    Item,
+    Network,
+    Post,
+    PostSpec,
+    Removal,
+    SentPost,
+    Writer as WriterType,
+)
 
 __all__ = [
     "IMAGE_POLICIES",
@@ -69,6 +78,10 @@ class Writer:
 
     kind: ClassVar[str]
     limit: int | None = None  # None: no limit
+    # Whether the network carries the item's link in a field of its own (Facebook's
+    # ``link``, LinkedIn's article), so that a text without it still links back to
+    # the site; when False, ``check`` refuses a template without {link}.
+    link_outside_text: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -95,7 +108,18 @@ class Writer:
         )
         item = self.adapt(item, spec)
         length = self.counter(item, spec)
-        text = render_text(item, spec, limit=self.limit, length=length)
+        extra: dict[str, str] = {}
+        try:
+            text = render_text(item, spec, limit=self.limit, length=length)
+        except ValueError:
+            # The link alone is longer than the limit: show it the way the network
+            # lets us while it still reaches the network whole (see ``link_shown``).
+            shown = self.link_shown(item.link)
+            if shown is None:
+                raise
+            shorter = dataclasses.replace(item, link=shown)
+            text = render_text(shorter, spec, limit=self.limit, length=self.counter(shorter, spec))
+            extra["link_text"] = shown or "none: the link goes in the network's own field"
         limit = "no limit" if self.limit is None else str(self.limit)
         post = Post(
             account=self.name,
@@ -105,9 +129,15 @@ class Writer:
             title=item.title,
             summary=item.summary,
             image=self.image(item.image),
-            extra={"length": f"{length(text)}/{limit}"},
+            extra={"length": f"{length(text)}/{limit}", **extra},
         )
         return self.finish(post, spec)
+
+    def link_shown(self, link: str) -> str | None:
+        """What the text shows for ``link`` when it does not fit whole, or None when the
+        network has no other way to carry it. A network that carries the link in a
+        field of its own (``link_outside_text``) leaves it out of the text ("")."""
+        return "" if self.link_outside_text else None
 
     def adapt(self, item: Item, spec: PostSpec) -> Item:
         return item
@@ -142,6 +172,12 @@ class Capabilities:
 
     # The non-public networks that URLs taken from content (an item's image) may reach.
     allow_networks: tuple[Network, ...] = ()
+
+    @classmethod
+    def config_warnings(cls, name: str, options: Mapping[str, Any], today: date) -> list[str]:
+        """What ``check`` warns about in account ``name``'s block on ``today``: settings
+        that work now and will not for long. Pure: no network call."""
+        return []
 
     def attach_state(self, state: AccountStore) -> None:
         """Receive the account's key-value store (a session, a learned limit); unused here."""

@@ -63,7 +63,7 @@ from autoposter.publishers._base import (
 )
 from autoposter.publishers._media import MediaError, base_url, download_image, flag, seconds, secret
 from autoposter.publishers._text import fit_image, graphemes, utf8_length
-from autoposter.render import shorten
+from autoposter.render import link_label, shorten
 from autoposter.types import (
     AccountInfo,
     AccountStore,
@@ -96,7 +96,19 @@ _TID_EPOCH_US: Final = 1_672_531_200_000_000  # 2023-01-01T00:00:00Z
 _TID_SPAN_US: Final = 1 << 46  # about 2.2 years: every derived TID lies in the past
 _STATE_KEY: Final = "session"
 _SESSION_ERRORS: Final = frozenset(
-    {"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthRequired"}
+    {"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthRequired", "AuthMissing"}
+)
+# The account itself cannot post (a moderation action, or its owner deactivated it):
+# nothing about one post, so the account waits for a person.
+_ACCOUNT_STATES: Final = frozenset(
+    {
+        "AccountTakedown",
+        "AccountDeactivated",
+        "AccountSuspended",
+        "RepoTakendown",
+        "RepoSuspended",
+        "RepoDeactivated",
+    }
 )
 _NOT_SERVED: Final = frozenset({"MethodNotImplemented", "XRPCNotSupported"})
 _NOT_FOUND: Final = frozenset({"RecordNotFound"})
@@ -128,25 +140,28 @@ def record_key(key: str) -> str:
     return "".join(_S32[(value >> (5 * i)) & 31] for i in range(12, -1, -1))
 
 
-def facets(text: str, link: str) -> list[Any]:
-    """Rich-text facets of ``text``: ``link`` wherever it appears, exactly; other
-    links and ``#tags`` as the Bluesky app detects them (none overlapping)."""
+def facets(text: str, link: str, shown: str | None = None) -> list[Any]:
+    """Rich-text facets of ``text``: ``link`` wherever it appears (or ``shown``, the
+    shortened form the text holds when the link is too long, pointing to the whole
+    ``link``), exactly; other links and ``#tags`` as the Bluesky app detects them
+    (none overlapping)."""
     from atproto import models
     from atproto_client.utils.facet_detection import detect_facets  # type: ignore[import-untyped]
 
     own: list[Any] = []
-    start = text.find(link) if link else -1
+    written = shown or link
+    start = text.find(written) if written else -1
     while start >= 0:
         byte_start = utf8_length(text[:start])
         own.append(
             models.AppBskyRichtextFacet.Main(
                 features=[models.AppBskyRichtextFacet.Link(uri=link)],
                 index=models.AppBskyRichtextFacet.ByteSlice(
-                    byte_start=byte_start, byte_end=byte_start + utf8_length(link)
+                    byte_start=byte_start, byte_end=byte_start + utf8_length(written)
                 ),
             )
         )
-        start = text.find(link, start + len(link))
+        start = text.find(written, start + len(written))
     taken = [(f.index.byte_start, f.index.byte_end) for f in own]
     found = [
         f
@@ -182,6 +197,10 @@ class BlueskyWriter(Writer):
 
     def counter(self, item: Item, spec: PostSpec) -> Callable[[str], int]:
         return post_length
+
+    def link_shown(self, link: str) -> str | None:
+        # As the Bluesky app shows a long link; the facet (and the card) keep it whole.
+        return link_label(link)
 
     def image(self, image: Image | None) -> Image | None:
         if self.card and self.images != "never":
@@ -261,7 +280,7 @@ class BlueskyPublisher(PublisherBase):
                 text=post.text,
                 created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
                 langs=_langs(post.language),
-                facets=facets(post.text, post.link) or None,
+                facets=facets(post.text, post.link, post.extra.get("link_text")) or None,
                 embed=self._embed(post),
             )
             data = models.ComAtprotoRepoCreateRecord.Data(
@@ -565,7 +584,19 @@ class BlueskyPublisher(PublisherBase):
                 f"{host} asks for an emailed code to log in {self.handle}: use an app password "
                 "(Settings > Privacy and security > App passwords)",
             )
-        if status in (401, 403) or name in _SESSION_ERRORS or name == "AccountTakedown":
+        if name in _ACCOUNT_STATES:
+            return AuthError(
+                self.name,
+                f"{host} says the account {self.handle} cannot post ({detail}): it is taken "
+                "down, suspended or deactivated; settle it with the host, then resume the account",
+            )
+        if status == 403:
+            return AuthError(
+                self.name,
+                f"{host} forbids {self.handle} to {doing} ({detail}); use an app password "
+                "with the right to post",
+            )
+        if status == 401 or name in _SESSION_ERRORS:
             return AuthError(
                 self.name,
                 f"{host} refused the login of {self.handle} ({detail}); check the handle and "
@@ -616,9 +647,12 @@ def _session_refused(e: Exception) -> bool:
     name = _error_name(e)
     if name in _SESSION_ERRORS:
         return True
-    return isinstance(e, UnauthorizedError) and name not in (
-        "AccountTakedown",
-        "AuthFactorTokenRequired",
+    # Only a 401 says the session is refused; a 403 refuses the account what it asked.
+    return (
+        isinstance(e, UnauthorizedError)
+        and e.response.status_code == 401
+        and name not in _ACCOUNT_STATES
+        and name != "AuthFactorTokenRequired"
     )
 
 

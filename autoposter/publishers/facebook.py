@@ -46,7 +46,12 @@ GRAPH_VERSION = "v21.0"
 LIMIT = 63_206
 FIND_COUNT = 25
 
-AUTH_CODES = {102, 190, 3, 10} | set(range(200, 300))
+# Graph error codes that concern the Page, the token or the app, not the post: the
+# account is paused and its posts wait (Graph API "Handling Errors", checked 2026-12).
+TOKEN_CODES = {102, 190}  # the token expired, was revoked or is invalid
+PERMISSION_CODES = {3, 10} | set(range(200, 300))  # a permission or a page role is missing
+BLOCKED_CODE = 368  # the Page is blocked from posting for a while (policy)
+NO_PAGE = (100, 33)  # (code, subcode): the page_id is unknown or the token cannot see it
 RATE_CODES = {4, 17, 32, 613, 80001, 341}
 TRANSIENT_CODES = {1, 2}
 DUPLICATE_CODE = 506
@@ -98,6 +103,7 @@ class FacebookWriter(Writer):
 
     kind: ClassVar[str] = "facebook"
     limit = LIMIT
+    link_outside_text = True  # the post's ``link`` field
 
     def finish(self, post: Post, spec: PostSpec) -> Post:
         # The image is kept for previews: Facebook builds the card from the page's og:image.
@@ -253,8 +259,30 @@ class FacebookPublisher(PublisherBase):
         if code == DUPLICATE_CODE:
             return _Duplicate()
         # The Graph error code says more than the status; the status decides without one.
-        if code in AUTH_CODES:
-            return AuthError(self.name, f"Facebook refused the Page token {said}")
+        subcode = error.get("error_subcode")
+        if code in TOKEN_CODES:
+            return AuthError(
+                self.name, f"Facebook refused the Page token {said}; generate a new Page token"
+            )
+        if code in PERMISSION_CODES:
+            return AuthError(
+                self.name,
+                f"Facebook refused a permission {said}; the Page token needs "
+                "pages_manage_posts and pages_read_engagement, from someone with a role on "
+                "the Page that allows posting",
+            )
+        if code == BLOCKED_CODE:
+            return AuthError(
+                self.name,
+                f"Facebook has blocked the Page from posting for a while {said}; resume the "
+                "account once the block is lifted (see the Page's quality in Meta Business Suite)",
+            )
+        if (code, subcode) == NO_PAGE:
+            return AuthError(
+                self.name,
+                f"Facebook cannot find this Page with this token {said}; check page_id and "
+                "that the token is this Page's",
+            )
         if code in RATE_CODES:
             return RateLimitedError(
                 self.name, f"Facebook rate limit {said}", retry_after=_regain_after(headers)

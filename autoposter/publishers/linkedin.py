@@ -47,7 +47,10 @@ if TYPE_CHECKING:
     import httpx
 
 API_URL = "https://api.linkedin.com"
-LINKEDIN_VERSION = "202511"
+# Chosen in December 2026: LinkedIn supports each monthly version for at least a
+# year, then answers 426 NONEXISTENT_VERSION. Move it forward at least once a year.
+LINKEDIN_VERSION = "202607"
+VERSION_WARN_MONTHS = 10  # ``check`` warns past this age, before LinkedIn refuses it
 LIMIT = 3000
 TITLE_MAX = 400
 DESCRIPTION_MAX = 600
@@ -91,6 +94,35 @@ def _words(text: str, tags: frozenset[str]) -> str:
     )
 
 
+def version_age(version: str, today: date) -> int:
+    """How many months old a ``Linkedin-Version`` (YYYYMM, or YYYYMM.NN) is on ``today``."""
+    year, month = int(version[:4]), int(version[4:6])
+    return (today.year - year) * 12 + today.month - month
+
+
+def version_warning(account: str, version: str, today: date) -> str | None:
+    """What ``check`` says about an account's ``linkedin_version`` that LinkedIn will soon
+    refuse (more than ``VERSION_WARN_MONTHS`` old), or None."""
+    if not re.fullmatch(r"20\d{4}(\.\d{2})?", version):
+        return None  # the client refuses it when built, naming the key
+    age = version_age(version, today)
+    if age <= VERSION_WARN_MONTHS:
+        return None
+    return (
+        f"accounts.{account}.linkedin_version {version} is {age} months old; LinkedIn stops "
+        f"accepting a version after about a year: set a recent one (such as {LINKEDIN_VERSION})"
+    )
+
+
+def version_refused(account: str, version: str) -> str:
+    """The reason an account is paused when LinkedIn no longer accepts its version."""
+    return (
+        f"version no longer accepted: LinkedIn refuses linkedin_version {version}; set "
+        f"accounts.{account}.linkedin_version to a current one (YYYYMM, such as "
+        f"{LINKEDIN_VERSION}) and reload or resume the account"
+    )
+
+
 def _expiry(value: object) -> date | None:
     if value is None:
         return None
@@ -111,6 +143,7 @@ class LinkedInWriter(Writer):
 
     kind: ClassVar[str] = "linkedin"
     limit = LIMIT
+    link_outside_text = True  # the article's ``source``
 
     def adapt(self, item: Item, spec: PostSpec) -> Item:
         return dataclasses.replace(item, link=safe_url(item.link))
@@ -164,7 +197,9 @@ class LinkedInPublisher(PublisherBase):
         self.token_expires = _expiry(token_expires)
         self.linkedin_version = str(linkedin_version).strip()
         if not re.fullmatch(r"20\d{4}(\.\d{2})?", self.linkedin_version):
-            raise ValueError("linkedin_version: expected a version such as 202511 (YYYYMM)")
+            raise ValueError(
+                f"linkedin_version: expected a version such as {LINKEDIN_VERSION} (YYYYMM)"
+            )
         self.api_url = _media.base_url(api_url)
         self.timeout = _media.seconds(timeout)
         self._http = httpx.Client(
@@ -179,6 +214,12 @@ class LinkedInPublisher(PublisherBase):
         )
         self._lock = threading.Lock()
         self.today: Callable[[], date] = lambda: datetime.now(UTC).date()
+
+    @classmethod
+    def config_warnings(cls, name: str, options: Mapping[str, Any], today: date) -> list[str]:
+        version = str(options.get("linkedin_version", LINKEDIN_VERSION)).strip()
+        warning = version_warning(name, version, today)
+        return [] if warning is None else [warning]
 
     # -- publish -----------------------------------------------------------------------
 
@@ -232,13 +273,18 @@ class LinkedInPublisher(PublisherBase):
         return None
 
     def check(self) -> AccountInfo:
+        """The page's name and what LinkedIn accepts. The call is versioned, so a
+        ``linkedin_version`` LinkedIn no longer serves raises AuthError saying so."""
         self._check_token()
         details = {
             "organization": self.author,
             "limit": f"{LIMIT} characters",
-            "linkedin_version": self.linkedin_version,
+            "linkedin_version": f"{self.linkedin_version} (accepted)",
             "token expires": str(self.token_expires) if self.token_expires else "unknown",
         }
+        warning = version_warning(self.name, self.linkedin_version, self.today())
+        if warning is not None:
+            details["warning"] = warning
         name = self.author
         with self._lock:
             try:
@@ -315,9 +361,7 @@ class LinkedInPublisher(PublisherBase):
             # The Linkedin-Version is past its year of support: the integration is out
             # of date, not this post.
             raise AuthError(
-                self.name,
-                f"LinkedIn no longer accepts linkedin_version {self.linkedin_version} {said}; "
-                "set a current one (YYYYMM)",
+                self.name, f"{version_refused(self.name, self.linkedin_version)} {said}"
             )
         hint = {
             401: "LinkedIn refused the access token",

@@ -61,6 +61,18 @@ def to_html(marked: str) -> str:
     return escaped.replace(_OPEN, "<b>").replace(_CLOSE, "</b>")
 
 
+# Telegram's 400s that concern the chat or the bot's place in it, not the message
+# (Bot API error descriptions, checked 2026-12): the account waits for a person.
+_CHAT_GONE = ("chat not found", "upgraded to a supergroup", "channel_private", "chat_id is empty")
+_NO_RIGHTS = (
+    "not enough rights",
+    "have no rights",
+    "need administrator rights",
+    "chat_write_forbidden",
+    "chat_admin_required",
+)
+
+
 class TelegramWriter(Writer):
     """HTML messages of at most 4,096 visible characters, the title in bold."""
 
@@ -243,8 +255,14 @@ class TelegramPublisher(PublisherBase):
             )
         if status == 200:  # an answer without "ok": Telegram's side failed
             raise UnavailableError(self.name, said)
-        if status == 400 and "chat not found" in description.lower():
+        lowered = description.lower()
+        if status == 400 and any(words in lowered for words in _CHAT_GONE):
             raise AuthError(self.name, f"{said}; check chat_id and that the bot is in the chat")
+        if status == 400 and any(words in lowered for words in _NO_RIGHTS):
+            raise AuthError(
+                self.name,
+                f"{said}; make the bot an administrator of {self.chat_id} allowed to post",
+            )
         raise _http.status_error(self.name, status, said)
 
 

@@ -43,14 +43,21 @@ import twitter_text
 
 from autoposter import logs
 from autoposter.errors import (
+    AuthError,
     BudgetExceededError,
     PublishError,
     RejectedError,
     UnavailableError,
 )
 from autoposter.publishers import _http, _media
-from autoposter.publishers._base import MemoryState as _MemoryState
-from autoposter.publishers._base import PublisherBase, Writer, extended, image_policy, with_policy
+from autoposter.publishers._base import (
+    MemoryState as _MemoryState,
+    PublisherBase,
+    Writer,
+    extended,
+    image_policy,
+    with_policy,
+)
 from autoposter.types import (
     AccountInfo,
     AccountStore,
@@ -89,6 +96,17 @@ _AUTH_HINTS = (
     "client",
     "access level",
 )
+
+# X API v2 problems that concern the developer app or the account, not the post
+# (X API v2 error docs, checked 2026-12); what to do about each.
+_ACCOUNT_PROBLEMS = {
+    "client-not-enrolled": "X refuses the app: attach it to a Project in the developer portal",
+    "client-forbidden": "X refuses the app: attach it to a Project in the developer portal",
+    "oauth1-permissions": "X refuses the app's permissions: set them to Read and write in the "
+    "developer portal, then generate new access tokens",
+    "unsupported-authentication": "X refuses this kind of authentication: use OAuth 1.0a "
+    "user tokens (consumer key and secret, access token and secret)",
+}
 
 
 def weighted_length(text: str) -> int:
@@ -442,6 +460,9 @@ class XPublisher(PublisherBase):
 
     def _error(self, e: tweepy.HTTPException) -> Exception:
         status, message = _status(e), self._message(e)
+        problem = _problem(e)
+        if problem in _ACCOUNT_PROBLEMS:
+            return AuthError(self.name, f"{_ACCOUNT_PROBLEMS[problem]} ({status}): {message}")
         if status == 403:
             # X's own 403s: the same text twice means the post exists; a refused
             # account is an auth fault; anything else refuses this post only.
@@ -469,6 +490,21 @@ class XPublisher(PublisherBase):
 
 def status_url(tweet_id: str) -> str:
     return f"https://x.com/i/web/status/{tweet_id}"
+
+
+def _problem(error: tweepy.HTTPException) -> str:
+    """The name of X's problem (``reason``, else the last part of ``type``), or ""."""
+    try:
+        data = error.response.json()
+    except ValueError:
+        return ""
+    if not isinstance(data, Mapping):
+        return ""
+    reason = data.get("reason")
+    if isinstance(reason, str) and reason:
+        return reason
+    kind = data.get("type")
+    return kind.rsplit("/", 1)[-1] if isinstance(kind, str) else ""
 
 
 def _status(error: tweepy.HTTPException) -> int:

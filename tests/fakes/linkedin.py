@@ -27,6 +27,7 @@ ORGANIZATION_NAME = "Ville d'Exempleville"
 RESERVED = set("\\|{}@[]()<>#*_~")
 CUTTING_IN_URL = set("()[]{}<>|\\*~")
 HASHTAG = "{hashtag|\\#|"
+OLDEST_VERSION = "202601"
 
 
 def li_error(status: int, message: str, code: str = "") -> ApiError:
@@ -79,6 +80,8 @@ class FakeLinkedIn(ApiServer):
         self.posts: list[dict[str, Any]] = []
         self._ids = itertools.count(7_200_000_000_000_000_001)
         self._plock = threading.Lock()
+        # The oldest Linkedin-Version still served (LinkedIn serves each about a year).
+        self.oldest_version = OLDEST_VERSION
         self.route("POST", r"/rest/posts", self.create_post)
         self.route("GET", r"/rest/posts", self.find_posts)
         self.route("GET", r"/rest/organizations/(?P<id>\d+)", self.organization)
@@ -103,8 +106,12 @@ class FakeLinkedIn(ApiServer):
                 "Not enough permissions to access: partnerApiPostsExternal.CREATE.20251101",
                 "ACCESS_DENIED",
             )
-        if not re.fullmatch(r"20\d{4}", request.headers.get("linkedin-version", "")):
+        version = request.headers.get("linkedin-version", "")
+        if not re.fullmatch(r"20\d{4}", version):
             raise li_error(426, "A version must be present. Please specify a version.")
+        if version < self.oldest_version:
+            # LinkedIn's answer to a version past its year of support.
+            raise li_error(426, f"Requested version {version} is not active", "NONEXISTENT_VERSION")
         if request.headers.get("x-restli-protocol-version") != "2.0.0":
             raise li_error(400, "X-Restli-Protocol-Version 2.0.0 is required")
 
