@@ -295,6 +295,52 @@ def test_decisions_by_item_by_feed_and_every_held(tmp_path: Path, server: FeedSe
     assert "actu/3" not in posted.stdout
 
 
+def test_a_burst_is_decided_in_one_command_with_ranges_or_all(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = site_config(tmp_path, server, burst_limit=1)
+    data = yaml.safe_load(path.read_text())
+    data["accounts"]["ville_bsky"] = {"type": "console"}
+    data["feeds"]["actualites"]["accounts"].append("ville_bsky")
+    path = write_config(tmp_path, data)
+    config = str(path)
+    autoposter("run", "--once", "--config", config)
+    server.set("/feed", rss(*entries(9, 8, 7, 6, 5, 4, 3, 2, 1)))
+    autoposter("run", "--once", "--config", config)  # 8 items x 3 accounts, held
+    held = sorted(
+        d["id"] for d in json.loads(autoposter("status", "--json", "--config", config).stdout)["held"]
+    )
+    assert len(held) == 24
+    first = held[0]
+    # A range mixed with single ids, each id once.
+    some = autoposter(
+        "reject", str(first), f"{first + 1}-{first + 3}", str(first + 2), "--config", config
+    )
+    assert some.returncode == 0, some.stderr
+    assert some.stdout.count(": rejected") == 4
+    assert "4 of 4 rejected." in some.stdout
+    assert autoposter("approve", "9-", "--config", config).returncode == 2
+    assert autoposter("approve", "--all", "3", "--config", config).returncode == 2
+    # --all counts, then asks; "no" does nothing.
+    asked = autoposter("approve", "--all", "--config", config, input="n\n")
+    assert "approve 20 held deliveries? [y/N]" in asked.stdout
+    assert asked.returncode == 1
+    assert ": approved" not in asked.stdout
+    help_text = autoposter("retry", "--help").stdout
+    assert "Every failed or unknown delivery" in help_text
+    assert "Every pending, held, failed or unknown" in autoposter("skip", "--help").stdout
+    everything = autoposter("approve", "--all", "--yes", "--config", config)
+    assert everything.returncode == 0, everything.stderr
+    assert "20 of 20 approved." in everything.stdout
+    none_left = autoposter("retry", "--all", "--yes", "--config", config)
+    assert none_left.returncode == 0
+    assert "no failed or unknown delivery; nothing done." in none_left.stdout
+    skipped = autoposter("skip", "--all", "--config", config, input="y\n")
+    assert "skip 20 pending, held, failed or unknown deliveries?" in skipped.stdout
+    assert "20 of 20 skipped." in skipped.stdout
+
+
 def test_demo_shows_the_baseline_then_the_new_item(tmp_path: Path) -> None:
     result = autoposter("demo", "--dir", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr

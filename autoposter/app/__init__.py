@@ -45,11 +45,14 @@ if TYPE_CHECKING:
         upgrade_database,
     )
     from autoposter.app.decisions import (
+        APPLIES_TO,
         AccountChange,
         Decided,
+        Decision,
         Decisions,
         Selection,
         approve,
+        matching,
         pause_account,
         reject,
         resume_account,
@@ -89,6 +92,9 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
+    "APPLIES_TO": "decisions",
+    "Decision": "decisions",
+    "matching": "decisions",
     "DigestOutcome": "watching",
     "WatchRun": "watching",
     "mentions": "watching",
@@ -138,6 +144,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "APPLIES_TO",
     "AccountChange",
     "AccountCheck",
     "BackfillProgress",
@@ -146,6 +153,7 @@ __all__ = [
     "BackupResult",
     "Cycle",
     "Decided",
+    "Decision",
     "Decisions",
     "DigestOutcome",
     "PostRequest",
@@ -168,6 +176,7 @@ __all__ = [
     "describe_account",
     "export_events",
     "export_posted",
+    "matching",
     "mentions",
     "mentions_json",
     "pause_account",
