@@ -16,6 +16,7 @@
     │   └── UnavailableError   retryable; timeouts, 5xx, connection errors; maybe_posted
     ├── NotifyError            an alert or digest could not be sent
     ├── NotFoundError(kind)    an operation named a feed or account not configured
+    │   └── NotRoutedError     an account that does not post the feed named
     └── PluginError            unknown type, import failure, duplicate name
 
 Dependencies' exceptions are translated into these once, at the boundary
@@ -134,6 +135,24 @@ class NotFoundError(AutoposterError):
         self.name = name
         self.known = known
         super().__init__(f"no {kind} named {name!r} ({kind}s: {', '.join(known) or 'none'})")
+
+
+class NotRoutedError(NotFoundError):
+    """An operation on a feed named an account that the feed does not post to.
+
+    ``known`` lists the feed's own accounts.
+    """
+
+    def __init__(self, feed: str, name: str, known: tuple[str, ...]) -> None:
+        AutoposterError.__init__(
+            self,
+            f"account {name!r} does not post feed {feed!r} "
+            f"(its accounts: {', '.join(known) or 'none'})",
+        )
+        self.kind = "account"
+        self.name = name
+        self.known = known
+        self.feed = feed
 
 
 class PluginError(AutoposterError):

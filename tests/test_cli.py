@@ -245,6 +245,29 @@ def test_backfill_posts_the_baseline_on_purpose_once(tmp_path: Path, server: Fee
     assert "no feed named 'nope'" in bad.stderr
 
 
+def test_backfill_holds_for_approval_and_posts_only_to_the_feeds_accounts(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.set("/feed", rss(*entries(2, 1)))
+    path = site_config(tmp_path, server, approval="required")
+    data = yaml.safe_load(path.read_text())
+    data["accounts"]["other_town"] = {"type": "console"}
+    config = str(write_config(tmp_path, data))
+    assert autoposter("run", "--once", "--config", config).returncode == 0  # the baseline
+    elsewhere = autoposter("backfill", "actualites", "--account", "other_town", "--config", config)
+    assert elsewhere.returncode == 2
+    assert "feed 'actualites' posts to: console, ville_mastodon" in elsewhere.stderr
+    held = autoposter("backfill", "actualites", "--config", config)
+    assert held.returncode == 0, held.stderr
+    assert "│" not in held.stdout  # nothing posted
+    assert "4 held for approval" in held.stdout
+    listed = autoposter("queue", "--config", config).stdout
+    assert listed.count("why: approval required") == 4
+    autoposter("approve", "--all", "--yes", "--config", config)
+    posted = autoposter("run", "--once", "--config", config)
+    assert posted.stdout.count("│ https://www.ville.example/actu/") == 4
+
+
 def test_preview_shows_each_account_and_stores_nothing(tmp_path: Path, server: FeedServer) -> None:
     server.set("/feed", rss(*entries(2, 1)))
     path = site_config(tmp_path, server)

@@ -15,7 +15,15 @@ from autoposter.app._common import (
     _writer_render,
 )
 from autoposter.config import Config
-from autoposter.pipeline import DispatchResult, PollResult, dispatch_due, spec_for
+from autoposter.errors import NotRoutedError
+from autoposter.pipeline import (
+    APPROVAL_REQUIRED,
+    DispatchResult,
+    PollResult,
+    dispatch_due,
+    needs_approval,
+    spec_for,
+)
 from autoposter.routing import accepts
 from autoposter.runtime import Runtime
 from autoposter.storage import (
@@ -23,6 +31,7 @@ from autoposter.storage import (
     PlannedDelivery,
 )
 from autoposter.types import (
+    DeliveryState,
     Item,
     Writer,
 )
@@ -120,8 +129,8 @@ def post_now(config: Config, request: PostRequest, *, actor: str) -> Posted:
 @dataclass(frozen=True, slots=True)
 class BackfillRequest:
     """Older items of ``feed`` to post on purpose, the baseline's included: those
-    published ``since`` (UTC), at most ``limit`` (the newest), to ``accounts`` (default:
-    the feed's). ``dry_run`` renders them and posts nothing."""
+    published ``since`` (UTC), at most ``limit`` (the newest), to ``accounts`` (some of
+    the feed's own; default: all of them). ``dry_run`` renders them and posts nothing."""
 
     feed: str
     since: datetime | None = None
@@ -134,7 +143,8 @@ class BackfillProgress(Protocol):
     """Told how a backfill goes, for an interface to show it while it runs."""
 
     def queued(self, created: int, already: int) -> None:
-        """``created`` deliveries were queued; ``already`` were queued or sent before."""
+        """``created`` deliveries were queued to be sent now; ``already`` were queued or
+        sent before. The ones held for approval are in neither."""
 
     def sent_one(self) -> None:
         """One more delivery was attempted."""
@@ -146,7 +156,8 @@ class BackfillProgress(Protocol):
 @dataclass(frozen=True, slots=True)
 class BackfillResult:
     """``items``: the stored items that matched, oldest first. ``rendered``: with a dry
-    run, each item's posts; otherwise empty."""
+    run, each item's posts; otherwise empty. ``held``: of the ``created`` deliveries,
+    those that wait for approval (``autoposter approve``); the others were attempted."""
 
     feed: str
     items: tuple[Item, ...]
@@ -155,6 +166,7 @@ class BackfillResult:
     created: int = 0
     sent: int = 0
     failed: int = 0
+    held: int = 0
 
 
 def backfill(
@@ -168,13 +180,18 @@ def backfill(
 
     An item already delivered to an account is never posted there again (the
     storage refuses a second delivery of one item to one account). A feed never
-    polled is polled first, so that its items are known.
+    polled is polled first, so that its items are known. Where the feed or the
+    account requires approval, the deliveries are held, as a poll holds them.
+    Raises NotFoundError for an unknown feed or account, NotRoutedError for an
+    account the feed does not post to.
     """
     _require_feed(config, request.feed)
     feed = config.feeds[request.feed]
     targets = tuple(request.accounts) or tuple(feed.accounts)
     for account in targets:
         _require_account(config, account)
+        if account not in feed.accounts:
+            raise NotRoutedError(request.feed, account, tuple(feed.accounts))
     runtime = Runtime.start(config, parse_workers=0)
     try:
         if runtime.storage.feed_state(request.feed) is None:
@@ -194,12 +211,21 @@ def backfill(
                 else (),
             )
         created: list[int] = []
+        held = 0
         for account in targets:
-            created += runtime.storage.create_deliveries(
-                [s.id for s in stored], PlannedDelivery(account), runtime.now(), actor=actor
+            planned = PlannedDelivery(account)
+            if needs_approval(config, feed, account):
+                planned = PlannedDelivery(account, DeliveryState.HELD, APPROVAL_REQUIRED)
+            queued = runtime.storage.create_deliveries(
+                [s.id for s in stored], planned, runtime.now(), actor=actor
             )
+            if planned.state is DeliveryState.HELD:
+                held += len(queued)
+            else:
+                created += queued
         if progress is not None:
-            progress.queued(len(created), len(stored) * len(targets) - len(created))
+            already = len(stored) * len(targets) - len(created) - held
+            progress.queued(len(created), already)
         sent = failed = 0
         for start in range(0, len(created), BACKFILL_BATCH):
             result = dispatch_due(
@@ -214,7 +240,13 @@ def backfill(
             if result.failed and progress is not None:
                 progress.batch_failed(result.failed)
         return BackfillResult(
-            request.feed, items, targets, created=len(created), sent=sent, failed=failed
+            request.feed,
+            items,
+            targets,
+            created=len(created) + held,
+            sent=sent,
+            failed=failed,
+            held=held,
         )
     finally:
         runtime.close()

@@ -255,9 +255,14 @@ def backfill(
     """
     config = load(config_path, log_format)
     feed_or_fail(config, feed)
+    own = config.feeds[feed].accounts
     for account in accounts:
-        if account not in config.accounts:
-            raise click.BadParameter(f"no account named {account!r}", param_hint="--account")
+        if account not in own:
+            known = "is not configured" if account not in config.accounts else "does not post it"
+            raise click.BadParameter(
+                f"account {account!r} {known}; feed {feed!r} posts to: {', '.join(own)}",
+                param_hint="--account",
+            )
     request = app.BackfillRequest(
         feed=feed,
         since=since_utc(config, since),
@@ -280,6 +285,12 @@ def backfill(
         click.echo(
             f"(dry run: {len(result.items)} items x {len(result.accounts)} accounts, "
             "nothing posted)"
+        )
+        return
+    if result.held:
+        click.echo(
+            f"{result.held} held for approval: see `autoposter queue`, then "
+            f"`autoposter approve --feed {feed}`."
         )
 
 

@@ -23,16 +23,19 @@ from autoposter.pipeline.dispatch import (
     spec_for,
 )
 from autoposter.pipeline.poll import (
+    APPROVAL_REQUIRED,
     FeedFetcher,
     FeedParser,
     PollResult,
     feed_due,
+    needs_approval,
     oldest_first,
     plan,
     poll_feed,
 )
 
 __all__ = [
+    "APPROVAL_REQUIRED",
     "Backoff",
     "Clock",
     "DispatchResult",
@@ -42,6 +45,7 @@ __all__ = [
     "can_find",
     "dispatch_due",
     "feed_due",
+    "needs_approval",
     "oldest_first",
     "plan",
     "poll_feed",
