@@ -24,7 +24,7 @@ def autoposter(
     *args: str,
     timeout: float = 60,
     env: dict[str, str] | None = None,
-    input: str | None = None,  # noqa: A002 - subprocess.run's own name
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m autoposter ARGS`` with ``input`` (default: nothing) on its
     standard input, and capture what it printed."""

@@ -332,7 +332,8 @@ def test_a_burst_is_decided_in_one_command_with_ranges_or_all(
     server.set("/feed", rss(*entries(9, 8, 7, 6, 5, 4, 3, 2, 1)))
     autoposter("run", "--once", "--config", config)  # 8 items x 3 accounts, held
     held = sorted(
-        d["id"] for d in json.loads(autoposter("status", "--json", "--config", config).stdout)["held"]
+        d["id"]
+        for d in json.loads(autoposter("status", "--json", "--config", config).stdout)["held"]
     )
     assert len(held) == 24
     first = held[0]
@@ -463,6 +464,60 @@ def test_post_urgent_goes_through_quiet_hours(tmp_path: Path, server: FeedServer
     assert alert.returncode == 0, alert.stderr
     assert "1 posted now" in alert.stdout
     assert "│ Alerte crue : évacuez les berges" in alert.stdout
+
+
+def test_post_says_what_became_of_each_account(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(1)))
+    # The feed server answers a POST with 501: the webhook cannot tell if it was posted.
+    path = site_config(tmp_path, server)
+    data = yaml.safe_load(path.read_text())
+    data["accounts"]["hook"] = {"type": "webhook", "url": server.url("/hook")}
+    data["feeds"]["actualites"]["accounts"].append("hook")
+    config = str(write_config(tmp_path, data))
+    assert autoposter("account", "pause", "ville_mastodon", "--config", config).returncode == 0
+    post = ["post", "actualites", "--title", "Crue", "--link", "https://www.ville.example/crue"]
+    fine = autoposter(
+        *post, "--urgent", "--account", "console", "--account", "ville_mastodon", "--config", config
+    )
+    assert fine.returncode == 0, fine.stderr
+    assert "  console: sent" in fine.stdout
+    assert "  ville_mastodon: waiting, account paused:" in fine.stdout
+    assert "1 posted now, 1 waiting (the daemon sends them), 0 failed." in fine.stdout
+    failing = autoposter(*post, "--urgent", "--config", config)
+    assert failing.returncode == 1
+    assert "  hook: FAILED (unknown):" in failing.stderr
+    assert "1 failed." in failing.stdout
+
+
+def test_status_says_why_each_delivery_waits(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = site_config(tmp_path, server)
+    data = yaml.safe_load(path.read_text())
+    data["delivery"] = {"min_interval": "1h"}
+    data["accounts"]["ville_bsky"] = {"type": "console", "approval": "required"}
+    data["accounts"]["quiet"] = {"type": "console", "quiet_hours": "00:00-23:59"}
+    data["feeds"]["actualites"]["accounts"] += ["ville_bsky", "quiet"]
+    config = str(write_config(tmp_path, data))
+    empty = autoposter("status", "--config", config)
+    assert empty.returncode == 0, empty.stderr
+    assert "unknown (" not in empty.stdout
+    assert "waiting:" not in empty.stdout
+    assert "last deliveries:" not in empty.stdout
+    autoposter(
+        "account", "pause", "ville_mastodon", "--reason", "new token due", "--config", config
+    )
+    post = ["post", "actualites", "--title", "Fête", "--link", "https://www.ville.example/fete"]
+    autoposter(*post, "--config", config)  # console sends; pacing then holds its next one
+    autoposter(*post, "--config", config)
+    shown = autoposter("status", "--config", config)
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "PAUSED: new token due" in out
+    assert re.search(r"console · Fête · pacing until \d\d:\d\d", out)
+    assert "ville_mastodon · Fête · account paused: new token due" in out
+    assert "ville_bsky · Fête · waits for approval (approval required)" in out
+    assert re.search(r"quiet · Fête · quiet hours 00:00-23:59 until 23:59", out)
+    assert "unknown (" not in out
 
 
 def test_every_command_is_listed_once_with_the_module_that_defines_it() -> None:

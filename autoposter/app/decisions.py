@@ -96,9 +96,7 @@ class _Transition(Protocol):
 def _selected(storage: Storage, decision: Decision, selection: Selection) -> list[int]:
     if selection.ids:
         return list(selection.ids)
-    states = [
-        s for s in APPLIES_TO[decision] if s is DeliveryState.HELD or not selection.held_only
-    ]
+    states = [s for s in APPLIES_TO[decision] if s is DeliveryState.HELD or not selection.held_only]
     return storage.delivery_ids(
         item_ids=None if selection.item is None else [selection.item],
         feed=selection.feed,

@@ -8,11 +8,13 @@ from datetime import datetime
 
 from autoposter.app._common import (
     RenderedPost,
+    _now,
     _writer_render,
 )
 from autoposter.app.checks import probe_feed
 from autoposter.config import Config
-from autoposter.pipeline import oldest_first, spec_for
+from autoposter.pipeline import Pacing, oldest_first, spec_for, waiting_for
+from autoposter.policy import Wait
 from autoposter.routing import accepts
 from autoposter.storage import (
     AccountSummary,
@@ -31,9 +33,21 @@ from autoposter.types import (
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """A delivery not sent yet, and why it waits (None: it goes at the daemon's next pass)."""
+
+    delivery: DueDelivery
+    wait: Wait | None
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """A snapshot: feeds, accounts' counts per state, the latest deliveries, and what
-    waits for a person and why (held and unknown deliveries, paused accounts)."""
+    waits for a person and why (held and unknown deliveries, paused accounts).
+
+    ``waiting``: the pending and held deliveries, oldest first, each with why it waits,
+    by the rules dispatch applies at ``at``.
+    """
 
     feeds: tuple[FeedSummary, ...]
     accounts: tuple[AccountSummary, ...]
@@ -41,18 +55,30 @@ class Status:
     held: tuple[RecentDelivery, ...]
     unknown: tuple[RecentDelivery, ...]
     paused: Mapping[str, str]
+    waiting: tuple[Waiting, ...] = ()
+    at: datetime | None = None
 
 
 def status(config: Config, *, last: int = 10) -> Status:
     """The present state, read from the database; ``last`` latest deliveries."""
+    at = _now()
     with Storage.open(config.database) as storage:
+        paused = storage.paused_accounts()
+        pacing = Pacing(config, storage)
+        waiting = tuple(
+            Waiting(d, waiting_for(d, config, pacing, paused, at))
+            for state in (DeliveryState.PENDING, DeliveryState.HELD)
+            for d in storage.deliveries_in(state)
+        )
         return Status(
             feeds=tuple(storage.feed_summaries()),
             accounts=tuple(storage.account_summaries()),
             recent=tuple(storage.recent_deliveries(last)),
             held=tuple(storage.recent_deliveries(1000, state=DeliveryState.HELD.value)),
             unknown=tuple(storage.recent_deliveries(1000, state=DeliveryState.UNKNOWN.value)),
-            paused=storage.paused_accounts(),
+            paused=paused,
+            waiting=waiting,
+            at=at,
         )
 
 

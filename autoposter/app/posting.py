@@ -19,11 +19,14 @@ from autoposter.errors import NotRoutedError
 from autoposter.pipeline import (
     APPROVAL_REQUIRED,
     DispatchResult,
+    Pacing,
     PollResult,
     dispatch_due,
     needs_approval,
     spec_for,
+    waiting_for,
 )
+from autoposter.policy import Wait
 from autoposter.routing import accepts
 from autoposter.runtime import Runtime
 from autoposter.storage import (
@@ -31,6 +34,7 @@ from autoposter.storage import (
     PlannedDelivery,
 )
 from autoposter.types import (
+    DeliveryOutcome,
     DeliveryState,
     Item,
     Writer,
@@ -80,18 +84,60 @@ class PostRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PostOutcome:
+    """What became of one account's delivery of a post made now.
+
+    ``state``: the delivery's state after the attempt. ``url``: the post's address when
+    sent. ``wait``: why it waits when not sent (approval, a paused account, pacing, a
+    retry after ``error``). ``error``: what the network said when this attempt failed.
+    """
+
+    delivery: int
+    account: str
+    state: str
+    url: str | None = None
+    wait: Wait | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Sent, or waiting by a rule (not because of an error)."""
+        return self.error is None and (
+            self.state == DeliveryState.SENT.value or self.wait is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Posted:
-    """``waiting``: held back by quiet hours, pacing or a paused account; the daemon
-    sends them."""
+    """The item stored, and each account's outcome; ``waiting`` ones the daemon sends."""
 
     item: int
-    sent: int
-    waiting: int
-    failed: int
+    outcomes: tuple[PostOutcome, ...] = ()
+
+    @property
+    def sent(self) -> int:
+        return sum(1 for o in self.outcomes if o.state == DeliveryState.SENT.value)
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for o in self.outcomes if o.state != DeliveryState.SENT.value and o.ok)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for o in self.outcomes if not o.ok)
+
+    @property
+    def ok(self) -> bool:
+        """Everything was sent or waits by a rule; nothing failed."""
+        return all(o.ok for o in self.outcomes)
 
 
 def post_now(config: Config, request: PostRequest, *, actor: str) -> Posted:
-    """Store a new item on the feed and send its deliveries now."""
+    """Store a new item on the feed and send its deliveries now.
+
+    Where the feed or the account requires approval, they are held, as a poll holds
+    them. Raises NotFoundError for an unknown feed or account.
+    """
     import uuid
 
     _require_feed(config, request.feed)
@@ -109,21 +155,57 @@ def post_now(config: Config, request: PostRequest, *, actor: str) -> Posted:
     )
     runtime = Runtime.start(config, parse_workers=0)
     try:
-        planned = tuple(PlannedDelivery(a, urgent=request.urgent) for a in targets)
+        planned = tuple(
+            PlannedDelivery(a, DeliveryState.HELD, APPROVAL_REQUIRED, urgent=request.urgent)
+            if needs_approval(config, feed, a)
+            else PlannedDelivery(a, urgent=request.urgent)
+            for a in targets
+        )
         (item_id,) = runtime.storage.add_items(
             request.feed, feed.url, runtime.now(), [NewItem(item, planned)], actor=actor
         )
+        ids = runtime.storage.delivery_ids(item_ids=[item_id])
         result = dispatch_due(
             config=config,
             storage=runtime.storage,
             publishers=runtime.publishers,
             alerts=runtime.alerts,
             now=runtime.now,
-            ids=runtime.storage.delivery_ids(item_ids=[item_id]),
+            ids=ids,
         )
+        failed = {
+            a.delivery
+            for a in result.attempts
+            if a.outcome
+            in (
+                DeliveryOutcome.FAILED,
+                DeliveryOutcome.UNKNOWN,
+                DeliveryOutcome.RETRY,
+                DeliveryOutcome.PAUSED,
+            )
+        }
+        paused = runtime.storage.paused_accounts()
+        pacing = Pacing(config, runtime.storage)
+        at = runtime.now()
+        outcomes = []
+        for delivery_id in ids:
+            found = runtime.storage.delivery(delivery_id)
+            if found is None:  # removed meanwhile by retention: nothing to say about it
+                continue
+            waits = found.state in (DeliveryState.PENDING.value, DeliveryState.HELD.value)
+            outcomes.append(
+                PostOutcome(
+                    delivery_id,
+                    found.account,
+                    found.state,
+                    url=found.remote_url,
+                    wait=waiting_for(found, config, pacing, paused, at) if waits else None,
+                    error=(found.last_error or "error") if delivery_id in failed else None,
+                )
+            )
     finally:
         runtime.close()
-    return Posted(item_id, result.sent, result.waiting, result.failed + result.unknown)
+    return Posted(item_id, tuple(outcomes))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import click
 from autoposter import logs
 from autoposter.config import Config, load_config, resolve_config_path
 from autoposter.ops import check_config_file
+from autoposter.policy import Wait, WaitReason
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +51,35 @@ def local_time(config: Config, when: datetime | None) -> str:
     if when is None:
         return "never"
     return when.astimezone(config.tz()).strftime("%Y-%m-%d %H:%M")
+
+
+def wait_text(config: Config, wait: Wait | None, now: datetime | None = None) -> str:
+    """Why a delivery waits, in words: "quiet hours 22:00-07:00 until 07:00"."""
+    if wait is None:
+        return "due: goes out at the daemon's next pass"
+
+    def until() -> str:
+        if wait.until is None:
+            return ""
+        local = wait.until.astimezone(config.tz())
+        today = (now or datetime.now(UTC)).astimezone(config.tz()).date()
+        return f"{local:%H:%M}" if local.date() == today else f"{local:%Y-%m-%d %H:%M}"
+
+    match wait.reason:
+        case WaitReason.APPROVAL:
+            return f"waits for approval ({wait.detail or 'approval required'})"
+        case WaitReason.PAUSED:
+            return f"account paused: {wait.detail}"
+        case WaitReason.RETRY:
+            return f"retrying at {until()} after an error: {wait.detail}"
+        case WaitReason.QUIET_HOURS:
+            return f"{wait.detail} until {until()}"
+        case WaitReason.BLACKOUT:
+            return f"{wait.detail} until {until()}"
+        case WaitReason.PACING:
+            return f"pacing until {until()}"
+        case WaitReason.LATER:
+            return f"not before {until()}"
 
 
 def actor() -> str:

@@ -18,6 +18,7 @@ from autoposter.cli.common import (
     feed_or_fail,
     load,
     since_utc,
+    wait_text,
 )
 from autoposter.config import Config
 
@@ -127,9 +128,9 @@ def _decision(
         is_flag=True,
         help=f"Every {states} delivery (counted, then confirmed).",
     )(params)
-    params = click.option(
-        "--feed", metavar="NAME", help=f"Every {states} delivery of feed NAME."
-    )(params)
+    params = click.option("--feed", metavar="NAME", help=f"Every {states} delivery of feed NAME.")(
+        params
+    )
     params = click.option(
         "--item",
         type=click.IntRange(min=1),
@@ -201,12 +202,20 @@ def post(
         urgent=urgent,
     )
     result = app.post_now(config, request, actor=actor())
+    for outcome in result.outcomes:
+        if outcome.state == "sent":
+            click.echo(f"  {outcome.account}: sent {outcome.url or ''}".rstrip())
+        elif outcome.ok:
+            click.echo(f"  {outcome.account}: waiting, {wait_text(config, outcome.wait)}")
+        elif outcome.wait is not None:
+            click.echo(f"  {outcome.account}: FAILED, {wait_text(config, outcome.wait)}", err=True)
+        else:
+            click.echo(f"  {outcome.account}: FAILED ({outcome.state}): {outcome.error}", err=True)
     click.echo(
         f"item {result.item}: {result.sent} posted now, {result.waiting} waiting "
-        f"(quiet hours, pacing or a paused account; the daemon sends them), "
-        f"{result.failed} failed."
+        f"(the daemon sends them), {result.failed} failed."
     )
-    if result.failed:
+    if not result.ok:
         sys.exit(1)
 
 

@@ -17,10 +17,12 @@ from autoposter.pipeline.common import Clock, utcnow
 from autoposter.pipeline.dispatch import (
     Backoff,
     DispatchResult,
+    Pacing,
     can_find,
     dispatch_due,
     reconcile,
     spec_for,
+    waiting_for,
 )
 from autoposter.pipeline.poll import (
     APPROVAL_REQUIRED,
@@ -41,6 +43,7 @@ __all__ = [
     "DispatchResult",
     "FeedFetcher",
     "FeedParser",
+    "Pacing",
     "PollResult",
     "can_find",
     "dispatch_due",
@@ -52,4 +55,5 @@ __all__ = [
     "reconcile",
     "spec_for",
     "utcnow",
+    "waiting_for",
 ]

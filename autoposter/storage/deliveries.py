@@ -120,6 +120,8 @@ class DeliveriesMixin(StorageBase):
                 deliveries.c.state,
                 deliveries.c.hold_reason,
                 deliveries.c.last_error,
+                deliveries.c.next_attempt_at,
+                deliveries.c.remote_url,
                 feeds.c.name.label("feed_name"),
                 items,
             )
@@ -143,6 +145,8 @@ class DeliveriesMixin(StorageBase):
                 state=row.state,
                 hold_reason=row.hold_reason,
                 last_error=row.last_error,
+                next_attempt_at=row.next_attempt_at,
+                remote_url=row.remote_url,
             )
             for row in rows
         ]

@@ -71,7 +71,12 @@ class StoredItem:
 
 @dataclass(frozen=True, slots=True)
 class DueDelivery:
-    """One delivery with its item: what dispatch, reconciliation and the operator act on."""
+    """One delivery with its item: what dispatch, reconciliation and the operator act on.
+
+    ``next_attempt_at``: not before then (a retry, quiet hours, pacing), None when due
+    as soon as it may go. ``remote_url``: the post's address once sent, when the network
+    gives one.
+    """
 
     id: int
     account: str
@@ -84,6 +89,8 @@ class DueDelivery:
     state: str = DeliveryState.PENDING.value
     hold_reason: str | None = None
     last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    remote_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
