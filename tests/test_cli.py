@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -518,6 +519,38 @@ def test_status_says_why_each_delivery_waits(tmp_path: Path, server: FeedServer)
     assert "ville_bsky · Fête · waits for approval (approval required)" in out
     assert re.search(r"quiet · Fête · quiet hours 00:00-23:59 until 23:59", out)
     assert "unknown (" not in out
+
+
+def test_read_only_commands_run_without_the_secrets_variables(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = site_config(tmp_path, server)
+    data = yaml.safe_load(path.read_text())
+    data["accounts"]["ville_mastodon"] = {
+        "type": "mastodon",
+        "api_url": "https://social.ville.example",
+        "access_token": "${MASTODON_TOKEN}",
+    }
+    config = str(write_config(tmp_path, data))
+    assert "MASTODON_TOKEN" not in os.environ
+    for command in (["status"], ["queue"], ["export"], ["preview", "actualites"]):
+        done = autoposter(*command, "--config", config)
+        assert done.returncode == 0, (command, done.stderr)
+    # No watch here: mentions says so, rather than asking for the token.
+    assert "no watch is configured" in autoposter("mentions", "--config", config).stderr
+    assert "ville_mastodon (" in autoposter("preview", "actualites", "--config", config).stdout
+    for command in (
+        ["run", "--once"],
+        ["check"],
+        ["backfill", "actualites"],
+        ["post", "actualites", "--title", "T", "--link", "https://www.ville.example/t"],
+    ):
+        refused = autoposter(*command, "--config", config)
+        assert refused.returncode == 2, command
+        assert "accounts.ville_mastodon.access_token: environment variable MASTODON_TOKEN" in (
+            refused.stderr
+        )
 
 
 def test_every_command_is_listed_once_with_the_module_that_defines_it() -> None:

@@ -37,9 +37,11 @@ def common_options(func: F) -> F:
     return func
 
 
-def load(config_path: str | None, log_format: str) -> Config:
+def load(config_path: str | None, log_format: str, *, read_only: bool = False) -> Config:
+    """The configuration; ``read_only`` for the commands that post nothing (see
+    ``load_config``): they run without the secrets' environment variables."""
     logs.configure(log_format)
-    config = load_config(resolve_config_path(config_path, os.environ))
+    config = load_config(resolve_config_path(config_path, os.environ), read_only=read_only)
     logs.configure(log_format, secrets=config.secrets)
     # A file holding secrets that other users can read is refused (ConfigError).
     for warning in check_config_file(config):
@@ -72,9 +74,7 @@ def wait_text(config: Config, wait: Wait | None, now: datetime | None = None) ->
             return f"account paused: {wait.detail}"
         case WaitReason.RETRY:
             return f"retrying at {until()} after an error: {wait.detail}"
-        case WaitReason.QUIET_HOURS:
-            return f"{wait.detail} until {until()}"
-        case WaitReason.BLACKOUT:
+        case WaitReason.QUIET_HOURS | WaitReason.BLACKOUT:
             return f"{wait.detail} until {until()}"
         case WaitReason.PACING:
             return f"pacing until {until()}"

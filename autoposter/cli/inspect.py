@@ -117,7 +117,7 @@ def _filter_text(rule: Any) -> str:
 @click.option("--last", type=click.IntRange(min=0), default=10, show_default=True)
 def status(config_path: str | None, log_format: str, as_json: bool, last: int) -> None:
     """Feeds, accounts and the last deliveries."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, read_only=True)
     snapshot = app.status(config, last=last)
     if as_json:
         data = {
@@ -202,7 +202,7 @@ def _jsonable(row: Any) -> dict[str, Any]:
 @click.option("--limit", type=click.IntRange(min=1), default=3, show_default=True)
 def preview(config_path: str | None, log_format: str, feed: str, limit: int) -> None:
     """Show the latest items of FEED as each account would receive them. Stores nothing."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, read_only=True)
     feed_or_fail(config, feed)
     for entry in app.preview(config, feed, limit=limit).entries:
         item = entry.item
@@ -243,7 +243,7 @@ def export(
     output: TextIO,
 ) -> None:
     """What was posted where and when, with each post's address: the public record."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, read_only=True)
     start = since_utc(config, since)
     rows: list[dict[str, Any]]
     if events:
@@ -298,7 +298,7 @@ def export(
 )
 def queue(config_path: str | None, log_format: str, states: Sequence[str]) -> None:
     """List deliveries waiting for a decision, with the text each would post."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, read_only=True)
     wanted = [_LISTED[s] for s in states] or [
         DeliveryState.HELD,
         DeliveryState.UNKNOWN,

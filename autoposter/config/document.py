@@ -67,7 +67,7 @@ def _config(reader: Reader, data: object, path: Path | None) -> Config:
         data = {}
     top = reader.mapping(data, "", "settings (key: value lines)")
     check_keys(top, "", _TOP_KEYS)
-    top = interpolate(top, "", reader.environ, {})
+    top = interpolate(top, "", reader.environ, {}, reader.deferred)
 
     # The sections holding secrets come first, and inline secrets are known before
     # any value is checked, so that a message quoting a value (a time zone, a URL)
@@ -193,6 +193,7 @@ def _service(reader: Reader, config: Config, raw: object) -> Config:
         allow_networks=networks,
         inline_secrets=frozenset(inline),
         secret_files=tuple(reader.secret_files),
+        deferred_secrets=tuple(reader.deferred or ()),
     )
 
 
