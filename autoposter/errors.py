@@ -16,6 +16,7 @@
     │   └── UnavailableError   retryable; timeouts, 5xx, connection errors; maybe_posted
     ├── NotifyError            an alert or digest could not be sent
     ├── NotFoundError(kind)    an operation named a feed or account not configured
+    │   └── NotRoutedError     an account that does not post the feed named
     ├── RefusedError           an operator's request that cannot be done as asked
     └── PluginError            unknown type, import failure, duplicate name
 
@@ -141,6 +142,24 @@ class RefusedError(AutoposterError):
     """An operator's request that cannot be done as asked: a user name taken, a password
     too short, an edited text too long or without its link. The message says why, for
     the person who asked."""
+
+
+class NotRoutedError(NotFoundError):
+    """An operation on a feed named an account that the feed does not post to.
+
+    ``known`` lists the feed's own accounts.
+    """
+
+    def __init__(self, feed: str, name: str, known: tuple[str, ...]) -> None:
+        AutoposterError.__init__(
+            self,
+            f"account {name!r} does not post feed {feed!r} "
+            f"(its accounts: {', '.join(known) or 'none'})",
+        )
+        self.kind = "account"
+        self.name = name
+        self.known = known
+        self.feed = feed
 
 
 class PluginError(AutoposterError):

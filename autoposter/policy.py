@@ -6,6 +6,7 @@ pipeline asks these questions; storage supplies the history they need.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
@@ -15,6 +16,31 @@ DEFAULT_MAX_ATTEMPTS = 12
 DEFAULT_GIVE_UP_AFTER = 86400.0
 DEFAULT_RECONCILE_AFTER = 300.0
 DEFAULT_RETRY_DELAY = 60.0
+
+
+class WaitReason(enum.StrEnum):
+    """Why a delivery that is not sent yet waits."""
+
+    APPROVAL = "approval"  # held: a person approves or rejects it
+    PAUSED = "paused"  # its account is paused (credentials, budget, an operator)
+    RETRY = "retry"  # an attempt failed; the next one is scheduled
+    QUIET_HOURS = "quiet-hours"
+    BLACKOUT = "blackout"
+    PACING = "pacing"  # the account posted too recently
+    LATER = "later"  # scheduled later by an earlier pass (another delivery's retry)
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Why a delivery waits, and until when (None: until a person acts).
+
+    ``detail`` is the rule or the error in words: "quiet hours 22:00-07:00", the
+    account's pause reason, the network's error.
+    """
+
+    reason: WaitReason
+    until: datetime | None
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

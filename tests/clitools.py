@@ -21,9 +21,13 @@ def write_config(folder: Path, data: dict[str, Any]) -> Path:
 
 
 def autoposter(
-    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+    *args: str,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m autoposter ARGS`` and capture what it printed."""
+    """Run ``python -m autoposter ARGS`` with ``input`` (default: nothing) on its
+    standard input, and capture what it printed."""
     # The user's own $AUTOPOSTER_CONFIG must not leak into a test.
     full_env = {k: v for k, v in os.environ.items() if k != "AUTOPOSTER_CONFIG"}
     full_env["PYTHONPATH"] = str(ROOT)
@@ -34,5 +38,6 @@ def autoposter(
         text=True,
         timeout=timeout,
         env=full_env,
+        input=input or "",
         check=False,
     )

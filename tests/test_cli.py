@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -244,6 +245,29 @@ def test_backfill_posts_the_baseline_on_purpose_once(tmp_path: Path, server: Fee
     assert "no feed named 'nope'" in bad.stderr
 
 
+def test_backfill_holds_for_approval_and_posts_only_to_the_feeds_accounts(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.set("/feed", rss(*entries(2, 1)))
+    path = site_config(tmp_path, server, approval="required")
+    data = yaml.safe_load(path.read_text())
+    data["accounts"]["other_town"] = {"type": "console"}
+    config = str(write_config(tmp_path, data))
+    assert autoposter("run", "--once", "--config", config).returncode == 0  # the baseline
+    elsewhere = autoposter("backfill", "actualites", "--account", "other_town", "--config", config)
+    assert elsewhere.returncode == 2
+    assert "feed 'actualites' posts to: console, ville_mastodon" in elsewhere.stderr
+    held = autoposter("backfill", "actualites", "--config", config)
+    assert held.returncode == 0, held.stderr
+    assert "│" not in held.stdout  # nothing posted
+    assert "4 held for approval" in held.stdout
+    listed = autoposter("queue", "--config", config).stdout
+    assert listed.count("why: approval required") == 4
+    autoposter("approve", "--all", "--yes", "--config", config)
+    posted = autoposter("run", "--once", "--config", config)
+    assert posted.stdout.count("│ https://www.ville.example/actu/") == 4
+
+
 def test_preview_shows_each_account_and_stores_nothing(tmp_path: Path, server: FeedServer) -> None:
     server.set("/feed", rss(*entries(2, 1)))
     path = site_config(tmp_path, server)
@@ -292,6 +316,53 @@ def test_decisions_by_item_by_feed_and_every_held(tmp_path: Path, server: FeedSe
     posted = autoposter("run", "--once", "--config", path)
     assert posted.stdout.count("│ https://www.ville.example/actu/2") == 2
     assert "actu/3" not in posted.stdout
+
+
+def test_a_burst_is_decided_in_one_command_with_ranges_or_all(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = site_config(tmp_path, server, burst_limit=1)
+    data = yaml.safe_load(path.read_text())
+    data["accounts"]["ville_bsky"] = {"type": "console"}
+    data["feeds"]["actualites"]["accounts"].append("ville_bsky")
+    path = write_config(tmp_path, data)
+    config = str(path)
+    autoposter("run", "--once", "--config", config)
+    server.set("/feed", rss(*entries(9, 8, 7, 6, 5, 4, 3, 2, 1)))
+    autoposter("run", "--once", "--config", config)  # 8 items x 3 accounts, held
+    held = sorted(
+        d["id"]
+        for d in json.loads(autoposter("status", "--json", "--config", config).stdout)["held"]
+    )
+    assert len(held) == 24
+    first = held[0]
+    # A range mixed with single ids, each id once.
+    some = autoposter(
+        "reject", str(first), f"{first + 1}-{first + 3}", str(first + 2), "--config", config
+    )
+    assert some.returncode == 0, some.stderr
+    assert some.stdout.count(": rejected") == 4
+    assert "4 of 4 rejected." in some.stdout
+    assert autoposter("approve", "9-", "--config", config).returncode == 2
+    assert autoposter("approve", "--all", "3", "--config", config).returncode == 2
+    # --all counts, then asks; "no" does nothing.
+    asked = autoposter("approve", "--all", "--config", config, input="n\n")
+    assert "approve 20 held deliveries? [y/N]" in asked.stdout
+    assert asked.returncode == 1
+    assert ": approved" not in asked.stdout
+    help_text = autoposter("retry", "--help").stdout
+    assert "Every failed or unknown delivery" in help_text
+    assert "Every pending, held, failed or unknown" in autoposter("skip", "--help").stdout
+    everything = autoposter("approve", "--all", "--yes", "--config", config)
+    assert everything.returncode == 0, everything.stderr
+    assert "20 of 20 approved." in everything.stdout
+    none_left = autoposter("retry", "--all", "--yes", "--config", config)
+    assert none_left.returncode == 0
+    assert "no failed or unknown delivery; nothing done." in none_left.stdout
+    skipped = autoposter("skip", "--all", "--config", config, input="y\n")
+    assert "skip 20 pending, held, failed or unknown deliveries?" in skipped.stdout
+    assert "20 of 20 skipped." in skipped.stdout
 
 
 def test_demo_shows_the_baseline_then_the_new_item(tmp_path: Path) -> None:
@@ -393,6 +464,92 @@ def test_post_urgent_goes_through_quiet_hours(tmp_path: Path, server: FeedServer
     assert alert.returncode == 0, alert.stderr
     assert "1 posted now" in alert.stdout
     assert "│ Alerte crue : évacuez les berges" in alert.stdout
+
+
+def test_post_says_what_became_of_each_account(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(1)))
+    # The feed server answers a POST with 501: the webhook cannot tell if it was posted.
+    path = site_config(tmp_path, server)
+    data = yaml.safe_load(path.read_text())
+    data["accounts"]["hook"] = {"type": "webhook", "url": server.url("/hook")}
+    data["feeds"]["actualites"]["accounts"].append("hook")
+    config = str(write_config(tmp_path, data))
+    assert autoposter("account", "pause", "ville_mastodon", "--config", config).returncode == 0
+    post = ["post", "actualites", "--title", "Crue", "--link", "https://www.ville.example/crue"]
+    fine = autoposter(
+        *post, "--urgent", "--account", "console", "--account", "ville_mastodon", "--config", config
+    )
+    assert fine.returncode == 0, fine.stderr
+    assert "  console: sent" in fine.stdout
+    assert "  ville_mastodon: waiting, account paused:" in fine.stdout
+    assert "1 posted now, 1 waiting (the daemon sends them), 0 failed." in fine.stdout
+    failing = autoposter(*post, "--urgent", "--config", config)
+    assert failing.returncode == 1
+    assert "  hook: FAILED (unknown):" in failing.stderr
+    assert "1 failed." in failing.stdout
+
+
+def test_status_says_why_each_delivery_waits(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = site_config(tmp_path, server)
+    data = yaml.safe_load(path.read_text())
+    data["delivery"] = {"min_interval": "1h"}
+    data["accounts"]["ville_bsky"] = {"type": "console", "approval": "required"}
+    data["accounts"]["quiet"] = {"type": "console", "quiet_hours": "00:00-23:59"}
+    data["feeds"]["actualites"]["accounts"] += ["ville_bsky", "quiet"]
+    config = str(write_config(tmp_path, data))
+    empty = autoposter("status", "--config", config)
+    assert empty.returncode == 0, empty.stderr
+    assert "unknown (" not in empty.stdout
+    assert "waiting:" not in empty.stdout
+    assert "last deliveries:" not in empty.stdout
+    autoposter(
+        "account", "pause", "ville_mastodon", "--reason", "new token due", "--config", config
+    )
+    post = ["post", "actualites", "--title", "Fête", "--link", "https://www.ville.example/fete"]
+    autoposter(*post, "--config", config)  # console sends; pacing then holds its next one
+    autoposter(*post, "--config", config)
+    shown = autoposter("status", "--config", config)
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "PAUSED: new token due" in out
+    assert re.search(r"console · Fête · pacing until \d\d:\d\d", out)
+    assert "ville_mastodon · Fête · account paused: new token due" in out
+    assert "ville_bsky · Fête · waits for approval (approval required)" in out
+    assert re.search(r"quiet · Fête · quiet hours 00:00-23:59 until 23:59", out)
+    assert "unknown (" not in out
+
+
+def test_read_only_commands_run_without_the_secrets_variables(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = site_config(tmp_path, server)
+    data = yaml.safe_load(path.read_text())
+    data["accounts"]["ville_mastodon"] = {
+        "type": "mastodon",
+        "api_url": "https://social.ville.example",
+        "access_token": "${MASTODON_TOKEN}",
+    }
+    config = str(write_config(tmp_path, data))
+    assert "MASTODON_TOKEN" not in os.environ
+    for command in (["status"], ["queue"], ["export"], ["preview", "actualites"]):
+        done = autoposter(*command, "--config", config)
+        assert done.returncode == 0, (command, done.stderr)
+    # No watch here: mentions says so, rather than asking for the token.
+    assert "no watch is configured" in autoposter("mentions", "--config", config).stderr
+    assert "ville_mastodon (" in autoposter("preview", "actualites", "--config", config).stdout
+    for command in (
+        ["run", "--once"],
+        ["check"],
+        ["backfill", "actualites"],
+        ["post", "actualites", "--title", "T", "--link", "https://www.ville.example/t"],
+    ):
+        refused = autoposter(*command, "--config", config)
+        assert refused.returncode == 2, command
+        assert "accounts.ville_mastodon.access_token: environment variable MASTODON_TOKEN" in (
+            refused.stderr
+        )
 
 
 def test_every_command_is_listed_once_with_the_module_that_defines_it() -> None:

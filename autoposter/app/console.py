@@ -13,15 +13,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from autoposter import logs
 from autoposter.app._common import _now, _require_account, _require_feed
+from autoposter.app.inspect import Waiting, waiting_now
 from autoposter.app.posting import PostRequest
 from autoposter.config import Config
 from autoposter.errors import AutoposterError, RefusedError
 from autoposter.pipeline import spec_for
-from autoposter.policy import DeliveryPolicy, Window, closed_until
 from autoposter.publishers import writer_for
 from autoposter.publishers._base import Writer as BaseWriter
 from autoposter.storage import (
@@ -40,7 +40,6 @@ __all__ = [
     "HeldItem",
     "PostPreview",
     "Queued",
-    "Waiting",
     "dashboard",
     "edit_text",
     "mark_urgent",
@@ -261,19 +260,6 @@ def queue_post(config: Config, request: PostRequest, *, actor: str) -> Queued:
 
 
 @dataclass(frozen=True, slots=True)
-class Waiting:
-    """A delivery that waits, and why, in words for people (``until`` when it ends)."""
-
-    delivery: int
-    item_id: int | None
-    account: str
-    title: str
-    link: str
-    reason: str
-    until: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class Dashboard:
     """Today at a glance: what went out (with each post's address), what waits and
     why, what failed, which feeds fail, which accounts are paused and why."""
@@ -286,25 +272,6 @@ class Dashboard:
     paused: Mapping[str, str]
 
 
-def _why(
-    config: Config, delivery: DueDelivery, paused: Mapping[str, str], now: datetime
-) -> tuple[str, datetime | None]:
-    if delivery.account in paused:
-        return f"account paused: {paused[delivery.account]}", None
-    windows: list[Window | DeliveryPolicy] = [config.policy(delivery.account)]
-    feed = config.feeds.get(delivery.feed)
-    if feed is not None:
-        windows.append(feed.window)
-    closed = None if delivery.urgent else closed_until(now, config.tz(), windows)
-    if closed is not None:
-        return closed[1], closed[0]
-    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
-        if delivery.last_error:
-            return f"retry after an error: {delivery.last_error}", delivery.next_attempt_at
-        return "pacing", delivery.next_attempt_at
-    return "due now: the daemon sends it at its next pass", None
-
-
 def dashboard(config: Config) -> Dashboard:
     now = _now()
     local = now.astimezone(config.tz())
@@ -312,8 +279,7 @@ def dashboard(config: Config) -> Dashboard:
     with Storage.open(config.database) as storage:
         sent = storage.posted(midnight.astimezone(now.tzinfo))
         paused = storage.paused_accounts()
-        pending = storage.deliveries_in(DeliveryState.PENDING)
-        held = storage.deliveries_in(DeliveryState.HELD)
+        waiting = waiting_now(config, storage, paused, now)
         since = now - timedelta(days=7)
         failed = [
             d
@@ -321,24 +287,10 @@ def dashboard(config: Config) -> Dashboard:
             if d.updated_at >= since
         ]
         feeds = [f for f in storage.feed_summaries() if f.failures > 0]
-    waiting = []
-    for delivery in pending:
-        reason, until = _why(config, delivery, paused, now)
-        waiting.append(
-            Waiting(
-                delivery.id,
-                delivery.item_id,
-                delivery.account,
-                delivery.item.title,
-                delivery.item.link,
-                reason,
-                until,
-            )
-        )
     return Dashboard(
         sent_today=tuple(reversed(sent)),
-        waiting=tuple(waiting),
-        held=len(held),
+        waiting=tuple(w for w in waiting if w.delivery.state != DeliveryState.HELD),
+        held=sum(1 for w in waiting if w.delivery.state == DeliveryState.HELD),
         failed=tuple(failed),
         failing_feeds=tuple(feeds),
         paused=paused,

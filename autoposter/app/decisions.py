@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Protocol
 
 from autoposter import logs
@@ -23,6 +25,32 @@ from autoposter.types import (
 )
 
 # --- decisions on deliveries --------------------------------------------------------------
+
+
+class Decision(enum.StrEnum):
+    """An operator's decision on deliveries."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETRY = "retry"
+    SKIP = "skip"
+
+
+APPLIES_TO: Mapping[Decision, tuple[DeliveryState, ...]] = MappingProxyType(
+    {
+        Decision.APPROVE: (DeliveryState.HELD,),
+        Decision.REJECT: (DeliveryState.HELD,),
+        Decision.RETRY: (DeliveryState.FAILED, DeliveryState.UNKNOWN),
+        Decision.SKIP: (
+            DeliveryState.PENDING,
+            DeliveryState.HELD,
+            DeliveryState.FAILED,
+            DeliveryState.UNKNOWN,
+        ),
+    }
+)
+"""The states of the deliveries each decision acts on: what a selection without ids
+(``--all``, ``--item``, ``--feed``) picks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +93,34 @@ class _Transition(Protocol):
     def __call__(self, storage: Storage, delivery_id: int, at: datetime, actor: str) -> bool: ...
 
 
+def _selected(storage: Storage, decision: Decision, selection: Selection) -> list[int]:
+    if selection.ids:
+        return list(selection.ids)
+    states = [s for s in APPLIES_TO[decision] if s is DeliveryState.HELD or not selection.held_only]
+    return storage.delivery_ids(
+        item_ids=None if selection.item is None else [selection.item],
+        feed=selection.feed,
+        states=states,
+    )
+
+
+def matching(config: Config, decision: Decision, selection: Selection) -> tuple[int, ...]:
+    """The ids ``decision`` would act on for ``selection``, oldest first; changes nothing.
+
+    For an interface to show a count and ask for a confirmation before a decision
+    on many deliveries; it then decides on exactly these ids (one that changed state
+    meanwhile is refused by name).
+    """
+    if selection.feed is not None:
+        _require_feed(config, selection.feed)
+    with Storage.open(config.database) as storage:
+        return tuple(_selected(storage, decision, selection))
+
+
 def _decide(
     config: Config,
     selection: Selection,
-    applies_to: Sequence[DeliveryState],
+    decision: Decision,
     act: _Transition,
     actor: str,
 ) -> Decisions:
@@ -76,16 +128,7 @@ def _decide(
         _require_feed(config, selection.feed)
     decided: list[Decided] = []
     with Storage.open(config.database) as storage:
-        if selection.ids:
-            ids = list(selection.ids)
-        else:
-            states = [s for s in applies_to if s is DeliveryState.HELD or not selection.held_only]
-            ids = storage.delivery_ids(
-                item_ids=None if selection.item is None else [selection.item],
-                feed=selection.feed,
-                states=states,
-            )
-        for delivery_id in ids:
+        for delivery_id in _selected(storage, decision, selection):
             if act(storage, delivery_id, _now(), actor):
                 decided.append(Decided(delivery_id, True))
                 continue
@@ -99,7 +142,7 @@ def approve(config: Config, selection: Selection, *, actor: str) -> Decisions:
     return _decide(
         config,
         selection,
-        [DeliveryState.HELD],
+        Decision.APPROVE,
         lambda s, i, at, who: s.release(i, at, actor=who, approve=True),
         actor,
     )
@@ -110,7 +153,7 @@ def reject(config: Config, selection: Selection, *, actor: str) -> Decisions:
     return _decide(
         config,
         selection,
-        [DeliveryState.HELD],
+        Decision.REJECT,
         lambda s, i, at, who: s.release(i, at, actor=who, approve=False),
         actor,
     )
@@ -121,7 +164,7 @@ def retry(config: Config, selection: Selection, *, actor: str) -> Decisions:
     return _decide(
         config,
         selection,
-        [DeliveryState.FAILED, DeliveryState.UNKNOWN],
+        Decision.RETRY,
         lambda s, i, at, who: s.retry(i, at, actor=who),
         actor,
     )
@@ -132,7 +175,7 @@ def skip(config: Config, selection: Selection, *, actor: str) -> Decisions:
     return _decide(
         config,
         selection,
-        [DeliveryState.PENDING, DeliveryState.HELD, DeliveryState.FAILED, DeliveryState.UNKNOWN],
+        Decision.SKIP,
         lambda s, i, at, who: s.skip(i, at, actor=who),
         actor,
     )

@@ -36,9 +36,11 @@ def common_options(func: F) -> F:
     return func
 
 
-def load(config_path: str | None, log_format: str) -> Config:
+def load(config_path: str | None, log_format: str, *, read_only: bool = False) -> Config:
+    """The configuration; ``read_only`` for the commands that post nothing (see
+    ``load_config``): they run without the secrets' environment variables."""
     logs.configure(log_format)
-    config = load_config(resolve_config_path(config_path, os.environ))
+    config = load_config(resolve_config_path(config_path, os.environ), read_only=read_only)
     logs.configure(log_format, secrets=config.secrets)
     # A file holding secrets that other users can read is refused (ConfigError).
     for warning in check_config_file(config):

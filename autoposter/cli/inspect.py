@@ -14,11 +14,20 @@ from typing import Any, TextIO
 import click
 
 from autoposter import app, logs
-from autoposter.cli.common import common_options, feed_or_fail, load, local_time, since_utc
+from autoposter.cli.common import (
+    common_options,
+    feed_or_fail,
+    load,
+    local_time,
+    since_utc,
+)
 from autoposter.config import Config
 from autoposter.errors import AutoposterError
 from autoposter.policy import DeliveryPolicy
 from autoposter.types import DeliveryState
+
+# Past this many, `queue` lists them all: status stays one screen.
+STATUS_WAITING_SHOWN = 50
 
 _LISTED = {
     "held": DeliveryState.HELD,
@@ -110,7 +119,7 @@ def _filter_text(rule: Any) -> str:
 @click.option("--last", type=click.IntRange(min=0), default=10, show_default=True)
 def status(config_path: str | None, log_format: str, as_json: bool, last: int) -> None:
     """Feeds, accounts and the last deliveries."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, read_only=True)
     snapshot = app.status(config, last=last)
     if as_json:
         data = {
@@ -119,10 +128,26 @@ def status(config_path: str | None, log_format: str, as_json: bool, last: int) -
             "recent": [_jsonable(r) for r in snapshot.recent],
             "held": [_jsonable(r) for r in snapshot.held],
             "unknown": [_jsonable(r) for r in snapshot.unknown],
+            "paused": dict(snapshot.paused),
+            "waiting": [
+                {
+                    "id": w.delivery.id,
+                    "account": w.delivery.account,
+                    "feed": w.delivery.feed,
+                    "title": w.delivery.item.title,
+                    "reason": None if w.wait is None else str(w.wait.reason),
+                    "until": None
+                    if w.wait is None or w.wait.until is None
+                    else w.wait.until.isoformat(),
+                    "detail": None if w.wait is None else w.wait.detail,
+                }
+                for w in snapshot.waiting
+            ],
         }
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    click.echo("feeds:")
+    if snapshot.feeds:
+        click.echo("feeds:")
     for f in snapshot.feeds:
         click.echo(
             f"  {f.name:<20} items={f.items:<6} last poll {local_time(config, f.last_polled_at)}"
@@ -130,30 +155,43 @@ def status(config_path: str | None, log_format: str, as_json: bool, last: int) -
         )
         if f.last_error:
             click.echo(f"  {'':<20} ERROR ({f.failures} in a row): {f.last_error}")
-    click.echo("accounts:")
-    for a in snapshot.accounts:
+    if snapshot.accounts or snapshot.paused:
+        click.echo("accounts:")
+    counted = {a.account: a.counts for a in snapshot.accounts}
+    for name in [*counted, *sorted(set(snapshot.paused) - set(counted))]:
         counts = " ".join(
-            f"{state}={a.counts.get(state, 0)}"
+            f"{state}={counted.get(name, {}).get(state, 0)}"
             for state in ("sent", "pending", "sending", "held", "failed", "unknown", "skipped")
         )
         # Retractions, only where there are some: most accounts never have one.
         for state in ("retracting", "removing", "retracted", "retract_failed"):
-            if a.counts.get(state):
-                counts += f" {state}={a.counts[state]}"
-        click.echo(f"  {a.account:<20} {counts}")
-    for title, rows in (
-        ("held (approve or reject)", snapshot.held),
-        ("unknown (check, then retry or skip)", snapshot.unknown),
-    ):
-        if rows:
-            click.echo(f"{title}:")
-            for r in rows:
-                click.echo(f"  #{r.id} {r.account} · {r.title[:60]} · {r.last_error or ''}")
-    click.echo("last deliveries:")
+            if counted.get(name, {}).get(state):
+                counts += f" {state}={counted[name][state]}"
+        click.echo(f"  {name:<20} {counts}")
+        if name in snapshot.paused:
+            click.echo(f"  {'':<20} PAUSED: {snapshot.paused[name]}")
+            click.echo(f"  {'':<20} (autoposter account resume {name})")
+    if snapshot.waiting:
+        click.echo("waiting:")
+    for w in snapshot.waiting[:STATUS_WAITING_SHOWN]:
+        d = w.delivery
+        why = app.describe_wait(config, w.wait, snapshot.at)
+        click.echo(f"  #{d.id} {d.account} · {d.item.title[:50]} · {why}")
+    if len(snapshot.waiting) > STATUS_WAITING_SHOWN:
+        more = len(snapshot.waiting) - STATUS_WAITING_SHOWN
+        click.echo(f"  ... and {more} more (autoposter queue --state pending --state held)")
+    if snapshot.unknown:
+        click.echo("unknown (check, then retry or skip):")
+    for r in snapshot.unknown:
+        click.echo(f"  #{r.id} {r.account} · {r.title[:60]} · {r.last_error or ''}")
+    if snapshot.recent:
+        click.echo("last deliveries:")
     for r in snapshot.recent:
         where = r.remote_url or r.last_error or ""
         when = local_time(config, r.updated_at)
         click.echo(f"  #{r.id} {when} {r.account} {r.state} {r.title[:50]} {where}")
+    if not (snapshot.feeds or snapshot.accounts or snapshot.paused):
+        click.echo("nothing yet: no feed polled (autoposter run).")
 
 
 def _jsonable(row: Any) -> dict[str, Any]:
@@ -170,7 +208,7 @@ def _jsonable(row: Any) -> dict[str, Any]:
 @click.option("--limit", type=click.IntRange(min=1), default=3, show_default=True)
 def preview(config_path: str | None, log_format: str, feed: str, limit: int) -> None:
     """Show the latest items of FEED as each account would receive them. Stores nothing."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, read_only=True)
     feed_or_fail(config, feed)
     for entry in app.preview(config, feed, limit=limit).entries:
         item = entry.item
@@ -211,7 +249,7 @@ def export(
     output: TextIO,
 ) -> None:
     """What was posted where and when, with each post's address: the public record."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, read_only=True)
     start = since_utc(config, since)
     rows: list[dict[str, Any]]
     if events:
@@ -266,7 +304,7 @@ def export(
 )
 def queue(config_path: str | None, log_format: str, states: Sequence[str]) -> None:
     """List deliveries waiting for a decision, with the text each would post."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, read_only=True)
     wanted = [_LISTED[s] for s in states] or [
         DeliveryState.HELD,
         DeliveryState.UNKNOWN,

@@ -28,30 +28,78 @@ class Decide(Protocol):
     ) -> app.Decisions: ...
 
 
+# A range such as 1-100000 is a typing mistake, not a burst to decide on.
+MAX_RANGE = 10_000
+
+
+def parse_ids(words: Sequence[str]) -> tuple[int, ...]:
+    """Delivery ids as typed: ``3 9-12 15`` -> 3, 9, 10, 11, 12, 15, in that order, each once."""
+    ids: dict[int, None] = {}
+    for word in words:
+        first, dash, last = word.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise click.BadParameter(
+                f"{word!r} is not a delivery id or a range such as 9-32", param_hint="IDS"
+            )
+        low, high = int(first), int(last) if dash else int(first)
+        if low < 1 or high < low:
+            raise click.BadParameter(
+                f"{word!r}: ids start at 1, and a range goes up (9-32)", param_hint="IDS"
+            )
+        if high - low >= MAX_RANGE:
+            raise click.BadParameter(
+                f"{word!r}: more than {MAX_RANGE} ids; give a shorter range", param_hint="IDS"
+            )
+        ids.update(dict.fromkeys(range(low, high + 1)))
+    return tuple(ids)
+
+
+def _states(decision: app.Decision) -> str:
+    names = [str(state) for state in app.APPLIES_TO[decision]]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def _decision(
-    name: str, decide: Decide, verb: str, refused: str, *, held: bool, doc: str
+    decision: app.Decision, decide: Decide, verb: str, refused: str, *, doc: str
 ) -> click.Command:
-    """A command for one decision over IDS, or over every delivery it applies to of one
-    item (--item), of one feed (--feed), or (with ``held``) every held one (--all-held)."""
+    """A command for one decision over IDS (ids and ranges), or over every delivery it
+    applies to: of one item (--item), of one feed (--feed), or all of them (--all)."""
+    states = _states(decision)
 
     def command(
         config_path: str | None,
         log_format: str,
-        ids: Sequence[int],
+        ids: Sequence[str],
         item: int | None,
         feed: str | None,
+        every: bool,
+        yes: bool,
         all_held: bool = False,
     ) -> None:
-        chosen = item is not None or feed is not None or all_held
+        # --all-held, the name of --all before it applied to every decision, kept its
+        # behaviour (no question) for the scripts written with it.
+        every, yes = every or all_held, yes or all_held
+        chosen = item is not None or feed is not None or every
         if not ids and not chosen:
-            options = "--item, --feed, --all-held" if held else "--item, --feed"
-            raise click.UsageError(f"Missing argument 'IDS...' (or {options}).")
+            raise click.UsageError("Missing argument 'IDS...' (or --item, --feed, --all).")
         if ids and chosen:
             raise click.UsageError("give IDS or a selection option, not both.")
+        if every and (item is not None or feed is not None):
+            raise click.UsageError("--all is every one; leave out --item and --feed.")
+        numbers = parse_ids(ids)
         config = load(config_path, log_format)
         if feed is not None:
             feed_or_fail(config, feed)
-        selection = app.Selection(ids=tuple(ids), item=item, feed=feed, held_only=all_held)
+        selection = app.Selection(ids=numbers, item=item, feed=feed)
+        if every:
+            found = app.matching(config, decision, selection)
+            if not found:
+                click.echo(f"no {states} delivery; nothing done.")
+                return
+            question = f"{decision} {len(found)} {states} deliveries?"
+            if not yes and not click.confirm(question):
+                raise click.exceptions.Abort
+            selection = app.Selection(ids=found)
         result = decide(config, selection, actor=actor())
         for decided in result.decided:
             if decided.done:
@@ -61,43 +109,57 @@ def _decision(
                 click.echo(f"#{decided.delivery}: {refused} ({state}); nothing done", err=True)
         if not result.decided:
             click.echo("no delivery matches; nothing done.")
+        elif len(result.decided) > 1:
+            done = sum(1 for d in result.decided if d.done)
+            click.echo(f"{done} of {len(result.decided)} {verb}.")
         if not result.ok:
             sys.exit(1)
 
     params: Any = command
-    if held:
-        params = click.option("--all-held", "all_held", is_flag=True, help="Every held one.")(
-            params
-        )
-    params = click.option("--feed", metavar="NAME", help="Every one of feed NAME.")(params)
+    if decision in (app.Decision.APPROVE, app.Decision.REJECT):
+        params = click.option("--all-held", "all_held", is_flag=True, hidden=True)(params)
     params = click.option(
-        "--item", type=click.IntRange(min=1), metavar="ID", help="Every one of item ID."
+        "--yes", "-y", is_flag=True, help="With --all: do not ask for a confirmation."
     )(params)
-    params = click.argument("ids", nargs=-1, type=click.IntRange(min=1))(params)
+    params = click.option(
+        "--all",
+        "every",
+        is_flag=True,
+        help=f"Every {states} delivery (counted, then confirmed).",
+    )(params)
+    params = click.option("--feed", metavar="NAME", help=f"Every {states} delivery of feed NAME.")(
+        params
+    )
+    params = click.option(
+        "--item",
+        type=click.IntRange(min=1),
+        metavar="ID",
+        help=f"Every {states} delivery of item ID.",
+    )(params)
+    params = click.argument("ids", nargs=-1, metavar="[IDS]...")(params)
     params = common_options(params)
-    return click.command(name, help=doc)(params)
+    help_text = f"{doc}\n\nIDS are delivery ids and ranges: 3 9-12 15. It acts on {states} ones."
+    return click.command(str(decision), help=help_text)(params)
 
 
 approve = _decision(
-    "approve", app.approve, "approved", "not held", held=True, doc="Let held deliveries go out."
+    app.Decision.APPROVE, app.approve, "approved", "not held", doc="Let held deliveries go out."
 )
 reject = _decision(
-    "reject", app.reject, "rejected", "not held", held=True, doc="Drop held deliveries for good."
+    app.Decision.REJECT, app.reject, "rejected", "not held", doc="Drop held deliveries for good."
 )
 retry = _decision(
-    "retry",
+    app.Decision.RETRY,
     app.retry,
     "queued again",
     "not failed or unknown",
-    held=False,
     doc="Send failed or unknown deliveries again, with the same idempotency key.",
 )
 skip = _decision(
-    "skip",
+    app.Decision.SKIP,
     app.skip,
     "skipped",
     "already sent or skipped",
-    held=True,
     doc="Never send these deliveries (pending, held, failed or unknown).",
 )
 
@@ -139,12 +201,22 @@ def post(
         urgent=urgent,
     )
     result = app.post_now(config, request, actor=actor())
+    for outcome in result.outcomes:
+        if outcome.state == "sent":
+            click.echo(f"  {outcome.account}: sent {outcome.url or ''}".rstrip())
+        elif outcome.ok:
+            click.echo(f"  {outcome.account}: waiting, {app.describe_wait(config, outcome.wait)}")
+        elif outcome.wait is not None:
+            click.echo(
+                f"  {outcome.account}: FAILED, {app.describe_wait(config, outcome.wait)}", err=True
+            )
+        else:
+            click.echo(f"  {outcome.account}: FAILED ({outcome.state}): {outcome.error}", err=True)
     click.echo(
         f"item {result.item}: {result.sent} posted now, {result.waiting} waiting "
-        f"(quiet hours, pacing or a paused account; the daemon sends them), "
-        f"{result.failed} failed."
+        f"(the daemon sends them), {result.failed} failed."
     )
-    if result.failed:
+    if not result.ok:
         sys.exit(1)
 
 
@@ -193,9 +265,14 @@ def backfill(
     """
     config = load(config_path, log_format)
     feed_or_fail(config, feed)
+    own = config.feeds[feed].accounts
     for account in accounts:
-        if account not in config.accounts:
-            raise click.BadParameter(f"no account named {account!r}", param_hint="--account")
+        if account not in own:
+            known = "is not configured" if account not in config.accounts else "does not post it"
+            raise click.BadParameter(
+                f"account {account!r} {known}; feed {feed!r} posts to: {', '.join(own)}",
+                param_hint="--account",
+            )
     request = app.BackfillRequest(
         feed=feed,
         since=since_utc(config, since),
@@ -218,6 +295,12 @@ def backfill(
         click.echo(
             f"(dry run: {len(result.items)} items x {len(result.accounts)} accounts, "
             "nothing posted)"
+        )
+        return
+    if result.held:
+        click.echo(
+            f"{result.held} held for approval: see `autoposter queue`, then "
+            f"`autoposter approve --feed {feed}`."
         )
 
 

@@ -62,7 +62,7 @@ def mentions(
     config_path: str | None, log_format: str, watch_name: str | None, since: str, as_json: bool
 ) -> None:
     """List what the watches found (already stored; `watch run --once` fetches)."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, read_only=True)
     match = _SINCE.fullmatch(since.strip().lower())
     if match is None:
         raise click.BadParameter("expected a number and d, h or m, e.g. 2d", param_hint="--since")

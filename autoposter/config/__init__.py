@@ -87,14 +87,22 @@ def resolve_config_path(explicit: str | None, environ: Mapping[str, str]) -> Pat
     return Path(CONFIG_FILE_NAME)
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, read_only: bool = False
+) -> Config:
     """Read and check the file at ``path``; relative paths inside it are relative to its directory.
 
     Raises ConfigError for everything, including a missing file or bad YAML.
+    ``read_only`` (commands that post nothing and call no network with credentials:
+    status, queue, preview, export, mentions): a secret whose ``${VAR}`` is unset is
+    left out, its key path in ``Config.deferred_secrets``, rather than refused. A
+    configuration read so must not be used to post.
     """
     path = Path(path).absolute()
     data, sexagesimal = read_yaml(path)
     reader = Reader(path.parent, os.environ if environ is None else environ, sexagesimal)
+    if read_only:
+        reader.deferred = []
     return parse_document(reader, data, path)
 
 

@@ -68,7 +68,7 @@ def _config(reader: Reader, data: object, path: Path | None) -> Config:
         data = {}
     top = reader.mapping(data, "", "settings (key: value lines)")
     check_keys(top, "", _TOP_KEYS)
-    top = interpolate(top, "", reader.environ, {})
+    top = interpolate(top, "", reader.environ, {}, reader.deferred)
 
     # The sections holding secrets come first, and inline secrets are known before
     # any value is checked, so that a message quoting a value (a time zone, a URL)
@@ -195,6 +195,7 @@ def _service(reader: Reader, config: Config, raw: object) -> Config:
         inline_secrets=frozenset(inline),
         secret_files=tuple(reader.secret_files),
         web=web.web(reader, top.get("web"), listen=_listen, networks=_networks),
+        deferred_secrets=tuple(reader.deferred or ()),
     )
 
 

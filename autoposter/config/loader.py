@@ -141,11 +141,26 @@ _REFERENCE = re.compile(r"\$(?:\$|\{([^}]*)\}|\{)")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
-def interpolate(value: object, path: str, environ: Mapping[str, str], memo: dict[int, Any]) -> Any:
+class _UnsetVariable(ConfigError):
+    """A ``${VAR}`` with no default names a variable that is not set."""
+
+
+def interpolate(
+    value: object,
+    path: str,
+    environ: Mapping[str, str],
+    memo: dict[int, Any],
+    deferred: list[str] | None = None,
+) -> Any:
     """``value`` with ``${VAR}`` resolved in every string, keys left alone.
 
     ``memo`` makes anchored (shared) lists and mappings processed once and
     stay shared, so a file of aliases cannot blow up in size here.
+
+    ``deferred`` (a read-only use: status, queue...): a secret-looking key whose
+    value names an unset variable is left out of its mapping, and its key path
+    appended there, instead of raising; no value is made up for it. Any other
+    unset variable still raises ConfigError.
     """
     if isinstance(value, str):
         return _interpolate_string(value, path, environ)
@@ -155,7 +170,8 @@ def interpolate(value: object, path: str, environ: Mapping[str, str], memo: dict
         items: list[Any] = []
         memo[id(value)] = items
         items.extend(
-            interpolate(item, index(path, i), environ, memo) for i, item in enumerate(value)
+            interpolate(item, index(path, i), environ, memo, deferred)
+            for i, item in enumerate(value)
         )
         return items
     if isinstance(value, dict):
@@ -164,7 +180,14 @@ def interpolate(value: object, path: str, environ: Mapping[str, str], memo: dict
         mapping: dict[Any, Any] = {}
         memo[id(value)] = mapping
         for key, item in value.items():
-            mapping[key] = interpolate(item, join(path, str(key)), environ, memo)
+            child = join(path, str(key))
+            try:
+                mapping[key] = interpolate(item, child, environ, memo, deferred)
+            except _UnsetVariable:
+                # The database URL is not deferred: every read-only command needs it.
+                if deferred is None or not isinstance(item, str) or not _defers(str(key)):
+                    raise
+                deferred.append(child)
         return mapping
     return value
 
@@ -197,7 +220,7 @@ def _interpolate_string(text: str, path: str, environ: Mapping[str, str]) -> str
             return str(default)
         if name in environ:
             return ""
-        raise ConfigError(
+        raise _UnsetVariable(
             path,
             f"environment variable {name} is not set "
             f"(set it, or write ${{{name}:-default}} to give a default)",
@@ -232,6 +255,10 @@ def string_leaves(value: object, key: str | None) -> list[tuple[str | None, str]
     if isinstance(value, list):
         return [leaf for item in value for leaf in string_leaves(item, key)]
     return [(key, value)] if isinstance(value, str) else []
+
+
+def _defers(key: str) -> bool:
+    return SECRET_KEY.search(key) is not None
 
 
 def holds_secrets(key: str | None) -> bool:

@@ -240,6 +240,8 @@ class Config:
     allow_networks: tuple[Network, ...] = ()
     inline_secrets: frozenset[str] = field(default=frozenset(), repr=False)
     secret_files: tuple[Path, ...] = ()
+    # Key paths of secrets left out because their ${VAR} is unset (read-only use only).
+    deferred_secrets: tuple[str, ...] = ()
     watch: WatchSettings = field(default_factory=WatchSettings)
     web: WebConfig = field(default_factory=WebConfig)
 

@@ -85,6 +85,8 @@ class Reader:
         self.secrets: set[str] = set()
         self.secret_files: list[Path] = []
         self.tz = zoneinfo.ZoneInfo(DEFAULT_TIMEZONE)
+        # Not None for a read-only use: where the unset ${VAR} secrets are noted.
+        self.deferred: list[str] | None = None
 
     def fields(
         self, block: Mapping[str, Any], path: str, table: Mapping[str, Field], base: _T

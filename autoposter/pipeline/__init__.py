@@ -21,16 +21,20 @@ from autoposter.pipeline.common import Clock, utcnow
 from autoposter.pipeline.dispatch import (
     Backoff,
     DispatchResult,
+    Pacing,
     can_find,
     dispatch_due,
     reconcile,
     spec_for,
+    waiting_for,
 )
 from autoposter.pipeline.poll import (
+    APPROVAL_REQUIRED,
     FeedFetcher,
     FeedParser,
     PollResult,
     feed_due,
+    needs_approval,
     oldest_first,
     plan,
     poll_feed,
@@ -38,17 +42,20 @@ from autoposter.pipeline.poll import (
 from autoposter.pipeline.retract import Retraction, RetractResult, retract_due
 
 __all__ = [
+    "APPROVAL_REQUIRED",
     "Backoff",
     "Clock",
     "DispatchResult",
     "FeedFetcher",
     "FeedParser",
+    "Pacing",
     "PollResult",
     "RetractResult",
     "Retraction",
     "can_find",
     "dispatch_due",
     "feed_due",
+    "needs_approval",
     "oldest_first",
     "plan",
     "poll_feed",
@@ -56,4 +63,5 @@ __all__ = [
     "retract_due",
     "spec_for",
     "utcnow",
+    "waiting_for",
 ]

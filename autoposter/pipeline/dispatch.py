@@ -26,7 +26,14 @@ from autoposter.alerts import Alert, LogOnly, Notifier
 from autoposter.config import Config
 from autoposter.errors import AuthError, BudgetExceededError, PublishError
 from autoposter.pipeline.common import Clock, utcnow
-from autoposter.policy import DeliveryPolicy, Window, closed_until, pacing_until
+from autoposter.policy import (
+    DeliveryPolicy,
+    Wait,
+    WaitReason,
+    Window,
+    closed_until,
+    pacing_until,
+)
 from autoposter.storage import DueDelivery, Storage
 from autoposter.types import (
     Attempt,
@@ -108,7 +115,7 @@ def spec_for(config: Config, feed_name: str, account: str, item: Item) -> PostSp
     )
 
 
-class _Pacing:
+class Pacing:
     """When each account may post next, computed once per pass from its history."""
 
     def __init__(self, config: Config, storage: Storage) -> None:
@@ -145,7 +152,7 @@ def dispatch_due(
     # An account whose last post may or may not exist posts nothing else until it is
     # settled: the lookup then still finds it among the account's latest posts.
     doubt = storage.in_doubt()
-    pacing = _Pacing(config, storage)
+    pacing = Pacing(config, storage)
     stopped: set[str] = set()  # accounts that failed in this pass: the rest waits
     # Paused and unconfigured accounts, and the backlog of accounts in doubt, are left
     # out of the query itself, so they never crowd the others out of a batch.
@@ -158,15 +165,14 @@ def dispatch_due(
             result.waiting += 1
             continue
         wait = None if delivery.urgent else _must_wait(delivery, config, pacing, now())
-        if wait is not None:
-            until, reason = wait
-            storage.defer(delivery.id, until)
+        if wait is not None and wait.until is not None:
+            storage.defer(delivery.id, wait.until)
             logs.event(
                 "waiting",
                 account=account,
                 delivery=delivery.id,
-                until=until.astimezone(config.tz()).isoformat(timespec="minutes"),
-                reason=reason,
+                until=wait.until.astimezone(config.tz()).isoformat(timespec="minutes"),
+                reason=wait.detail,
             )
             result.waiting += 1
             continue
@@ -188,9 +194,33 @@ def dispatch_due(
     return result
 
 
-def _must_wait(
-    delivery: DueDelivery, config: Config, pacing: _Pacing, now: datetime
-) -> tuple[datetime, str] | None:
+def waiting_for(
+    delivery: DueDelivery,
+    config: Config,
+    pacing: Pacing,
+    paused: Mapping[str, str],
+    now: datetime,
+) -> Wait | None:
+    """Why a delivery not yet sent waits at ``now``, by the rules dispatch applies; None
+    when it goes out at the next pass. For what a person is shown (status, post now,
+    the console); dispatch itself asks ``_must_wait``, the part of it that is about
+    time."""
+    if delivery.state == DeliveryState.HELD.value:
+        return Wait(WaitReason.APPROVAL, None, delivery.hold_reason or "")
+    if delivery.account in paused:
+        return Wait(WaitReason.PAUSED, None, paused[delivery.account])
+    later = delivery.next_attempt_at
+    if later is not None and later > now and delivery.last_error:
+        return Wait(WaitReason.RETRY, later, delivery.last_error)
+    wait = None if delivery.urgent else _must_wait(delivery, config, pacing, now)
+    if wait is not None:
+        return wait
+    if later is not None and later > now:
+        return Wait(WaitReason.LATER, later)
+    return None
+
+
+def _must_wait(delivery: DueDelivery, config: Config, pacing: Pacing, now: datetime) -> Wait | None:
     policy = config.policy(delivery.account)
     feed = config.feeds.get(delivery.feed)
     windows: list[Window | DeliveryPolicy] = [policy]
@@ -198,10 +228,13 @@ def _must_wait(
         windows.append(feed.window)
     closed = closed_until(now, config.tz(), windows)
     if closed is not None:
-        return closed
+        until, why = closed
+        # The rule that holds it now names the wait; the chain's end is when it goes.
+        blackout = any(b.ends_after(now) for w in windows for b in w.blackouts)
+        return Wait(WaitReason.BLACKOUT if blackout else WaitReason.QUIET_HOURS, until, why)
     paced = pacing.until(delivery.account, now)
     if paced is not None:
-        return paced, f"pacing (min_interval {policy.min_interval:g} s)"
+        return Wait(WaitReason.PACING, paced, f"pacing (min_interval {policy.min_interval:g} s)")
     return None
 
 

@@ -217,6 +217,16 @@ def oldest_first(items: list[Item]) -> list[Item]:
     return [item for _, item in indexed]
 
 
+APPROVAL_REQUIRED = "approval required"
+
+
+def needs_approval(config: Config, feed: FeedConfig, account: str) -> bool:
+    """Whether the feed's items wait for a person's approval before going out on
+    ``account`` (``approval: required`` on the feed or the account): polled, backfilled
+    or posted by hand alike."""
+    return feed.approval or config.policy(account).approval
+
+
 def plan(
     feed: FeedConfig, item: Item, *, burst: int, config: Config
 ) -> tuple[PlannedDelivery, ...]:
@@ -233,8 +243,8 @@ def plan(
                 f"burst guard: {burst} new items in one poll of {feed.name} "
                 f"(burst_limit {feed.burst_limit})"
             )
-        elif feed.approval or config.policy(account).approval:
-            reason = "approval required"
+        elif needs_approval(config, feed, account):
+            reason = APPROVAL_REQUIRED
         state = DeliveryState.HELD if reason else DeliveryState.PENDING
         planned.append(PlannedDelivery(account, state, reason, urgent=urgent))
     return tuple(planned)

@@ -77,7 +77,9 @@ class DueDelivery:
 
     ``text``: what a person wrote for it in the console, posted instead of the
     rendered text; None for the rendered one. ``item_id``: its item's row;
-    ``next_attempt_at``: not due before then (quiet hours, pacing, a retry).
+    ``next_attempt_at``: not before then (a retry, quiet hours, pacing), None when due
+    as soon as it may go. ``remote_url``: the post's address once sent, when the network
+    gives one.
     """
 
     id: int

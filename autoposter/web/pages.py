@@ -113,7 +113,14 @@ def logout() -> Response:
 
 @requires("viewer")
 def dashboard() -> Response:
-    return _page("dashboard.html", board=app.dashboard(config()), tz=config().tz())
+    settings = config()
+    board = app.dashboard(settings)
+    return _page(
+        "dashboard.html",
+        board=board,
+        tz=settings.tz(),
+        why=lambda wait: app.describe_wait(settings, wait),
+    )
 
 
 @requires("viewer")
