@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -345,3 +346,33 @@ def test_compose_example_keeps_secrets_out_of_the_config() -> None:
     assert compose["secrets"]["mastodon_token"]["file"].startswith("./secrets/")
     assert service["stop_grace_period"] == "60s"
     assert all(p.startswith("127.0.0.1:") for p in service["ports"])
+
+
+# --- what ships beside the code -------------------------------------------------------------
+
+
+def test_every_document_the_deployment_files_point_at_exists() -> None:
+    texts = [p for p in (ROOT / "deploy").iterdir() if p.is_file()]
+    texts += [ROOT / "README.md", ROOT / "Dockerfile", ROOT / "compose.yaml"]
+    for path in texts:
+        for named in re.findall(r"\b((?:docs|deploy)/[\w./-]+\.\w+)", path.read_text("utf-8")):
+            assert (ROOT / named).exists(), f"{path.name} points at {named}, which does not exist"
+
+
+def test_the_licence_file_is_the_one_pyproject_declares() -> None:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        declared = tomllib.load(f)["project"]["license"]["text"]
+    assert declared == "AGPL-3.0-or-later"
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.lstrip().startswith("GNU AFFERO GENERAL PUBLIC LICENSE")
+    assert "Version 3, 19 November 2007" in text
+    assert "13. Remote Network Interaction; Use with the GNU General Public License." in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    assert "{{" not in text
+
+
+def test_the_changelog_keeps_an_unreleased_section() -> None:
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert text.startswith("# Changelog")
+    assert "Keep a Changelog" in text
+    assert "\n## [Unreleased]\n" in text
