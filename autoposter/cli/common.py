@@ -39,7 +39,7 @@ def common_options(func: F) -> F:
 def load(config_path: str | None, log_format: str) -> Config:
     logs.configure(log_format)
     config = load_config(resolve_config_path(config_path, os.environ))
-    logs.configure(log_format, secrets=config.secrets)
+    logs.configure(log_format, secrets=config.secrets, zone=config.tz())
     # A file holding secrets that other users can read is refused (ConfigError).
     for warning in check_config_file(config):
         logs.event("config-permissions", level=logging.WARNING, warning=warning)
