@@ -9,8 +9,9 @@ the parser: they call these functions.
 
 The operations live by kind: ``checks`` (check, probe), ``inspect`` (status,
 queue, preview, export), ``decisions`` (approve, reject, retry, skip, pause,
-resume), ``posting`` (one cycle, post now, backfill), ``database`` (upgrade,
-backup), ``watching`` (poll the watches, mentions, digest); all are imported
+resume), ``alerting`` (test alert, mail server check), ``posting`` (one cycle,
+post now, backfill), ``database`` (upgrade, backup), ``watching`` (poll the
+watches, mentions, digest); all are imported
 from here. A new operator action is one function in the module of its kind,
 returning one result type, exported here, and a thin command (or page) over it
 that parses arguments and prints.
@@ -29,6 +30,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from autoposter.app._common import (
         RenderedPost,
+    )
+    from autoposter.app.alerting import (
+        AlertsTest,
+        SmtpCheck,
+        check_smtp,
+        test_alerts,
     )
     from autoposter.app.checks import (
         AccountCheck,
@@ -89,6 +96,10 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
+    "AlertsTest": "alerting",
+    "SmtpCheck": "alerting",
+    "check_smtp": "alerting",
+    "test_alerts": "alerting",
     "DigestOutcome": "watching",
     "WatchRun": "watching",
     "mentions": "watching",
@@ -140,6 +151,7 @@ _WHERE = {
 __all__ = [
     "AccountChange",
     "AccountCheck",
+    "AlertsTest",
     "BackfillProgress",
     "BackfillRequest",
     "BackfillResult",
@@ -158,12 +170,14 @@ __all__ = [
     "RenderedPost",
     "SchemaUpgrade",
     "Selection",
+    "SmtpCheck",
     "Status",
     "WatchRun",
     "approve",
     "backfill",
     "backup_database",
     "check_accounts",
+    "check_smtp",
     "database_label",
     "describe_account",
     "export_events",
@@ -183,6 +197,7 @@ __all__ = [
     "send_digests",
     "skip",
     "status",
+    "test_alerts",
     "upgrade_database",
 ]
 

@@ -2,7 +2,7 @@
 
 run (run, demo), inspect (check, status, preview, export, queue), queue
 (approve, reject, skip, retry, post, backfill), accounts (account pause,
-resume), db (db upgrade, backup), watch (watch run, mentions, digest send).
+resume), db (db upgrade, backup), alerts (alerts test), watch (watch run, mentions, digest send).
 A command parses its arguments, calls one operation and prints its result.
 
 Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
@@ -39,6 +39,7 @@ COMMANDS = {
     "backfill": "queue",
     "account": "accounts",
     "db": "db",
+    "alerts": "alerts",
     "watch": "watch",
     "mentions": "watch",
     "digest": "watch",

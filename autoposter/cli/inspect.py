@@ -72,6 +72,11 @@ def check(config_path: str | None, log_format: str, online: bool) -> None:
             except AutoposterError as e:
                 ok = False
                 click.echo(logs.redact_known(f"    reachable:     NO: {e}"))
+    smtp = app.check_smtp(config) if online else None
+    if smtp is not None:
+        ok = ok and smtp.ok
+        verdict = "ok" if smtp.ok else "FAILED"
+        click.echo(logs.redact_known(f"mail server:   {smtp.server} {verdict}: {smtp.text}"))
     if not ok:
         sys.exit(1)
 
