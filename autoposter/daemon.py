@@ -2,7 +2,8 @@
 
 SIGTERM and SIGINT stop it after the jobs in flight; SIGHUP re-reads the
 configuration and applies new feeds, accounts and credentials without a
-restart (an invalid file is refused and the running configuration kept).
+restart (an invalid file is refused, the running configuration kept, and the
+operators alerted once). A job tells the operators of deliveries held for too long.
 A heartbeat job tells systemd's watchdog and ``/healthz`` that the scheduler
 is alive; the optional HTTP listener serves ``/healthz`` and ``/metrics``.
 """
