@@ -27,11 +27,21 @@ SIGNATURE_HEADER = "X-Autoposter-Signature"
 @dataclass(frozen=True, slots=True)
 class Alert:
     """``kind`` is one of: account-paused, delivery-failed, delivery-unknown,
-    feed-failing, burst-held, budget-reached."""
+    feed-failing, burst-held, budget-reached, approval-waiting, reload-failed, test."""
 
     kind: str
     subject: str
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """How one channel (``email`` or ``webhook``) took an alert; ``detail`` says it for
+    people: the recipients, or what went wrong (never a secret)."""
+
+    channel: str
+    ok: bool
+    detail: str
 
 
 class Notifier(Protocol):
@@ -58,22 +68,36 @@ class Alerter:
         self._pool.submit(self._send, alert)
 
     def _send(self, alert: Alert) -> None:
+        for sent in self.send_now(alert):
+            if not sent.ok:
+                logs.event(
+                    "alert-not-sent", level=logging.ERROR, channel=sent.channel, error=sent.detail
+                )
+
+    def send_now(self, alert: Alert) -> list[Sent]:
+        """Send ``alert`` through every configured channel, in this thread, and say how
+        each went (e-mail first, then the webhook); never raises NotifyError."""
         alerts = self._config.alerts
         subject = f"[autoposter] {alert.subject}"
         body = f"{alert.body}\n\n-- \nautoposter on {self._host}\n"
+        results: list[Sent] = []
         if alerts.email and self._config.smtp is not None:
+            to = ", ".join(alerts.email)
             try:
                 message = mail.build_message(
                     self._config.smtp, to=alerts.email, subject=subject, text=body
                 )
                 mail.send(self._config.smtp, message)
+                results.append(Sent("email", True, f"sent to {to}"))
             except NotifyError as e:
-                logs.event("alert-not-sent", level=logging.ERROR, channel="email", error=str(e))
+                results.append(Sent("email", False, logs.redact_known(str(e))))
         if alerts.webhook_url:
             try:
                 self._post(alerts.webhook_url, alerts.webhook_secret, alert, subject, body)
+                results.append(Sent("webhook", True, "accepted"))
             except NotifyError as e:
-                logs.event("alert-not-sent", level=logging.ERROR, channel="webhook", error=str(e))
+                results.append(Sent("webhook", False, logs.redact_known(str(e))))
+        return results
 
     @staticmethod
     def _post(url: str, secret: str | None, alert: Alert, subject: str, body: str) -> None:

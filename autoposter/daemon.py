@@ -2,7 +2,8 @@
 
 SIGTERM and SIGINT stop it after the jobs in flight; SIGHUP re-reads the
 configuration and applies new feeds, accounts and credentials without a
-restart (an invalid file is refused and the running configuration kept).
+restart (an invalid file is refused, the running configuration kept, and the
+operators alerted once). A job tells the operators of deliveries held for too long.
 A heartbeat job tells systemd's watchdog and ``/healthz`` that the scheduler
 is alive; the optional HTTP listener serves ``/healthz`` and ``/metrics``.
 """
@@ -13,6 +14,7 @@ import logging
 import random
 import signal
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
 
@@ -21,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from autoposter import logs, sdnotify
+from autoposter.alerts import Alert
 from autoposter.app.checks import check_links, config_warnings
 from autoposter.config import Config, load_config
 from autoposter.errors import AutoposterError, ConfigError
@@ -35,6 +38,7 @@ POLL_THREADS = 8
 MAX_JITTER = 30.0
 FIRST_POLL_SPREAD = 10.0
 HEARTBEAT = 5.0
+WAITING_CHECK = 300.0
 # Settings read once at start; a reload that changes them says a restart is needed.
 RESTART_KEYS = ("database", "timezone", "user_agent", "http_listen", "allow_networks")
 
@@ -62,8 +66,21 @@ def build_scheduler(runtime: Runtime) -> BackgroundScheduler:
         next_run_time=start,
         id="dispatch",
     )
+    scheduler.add_job(
+        runtime.alert_waiting,
+        "interval",
+        seconds=waiting_check_interval(config),
+        next_run_time=start,
+        id="approval-waiting",
+    )
     sync_watch_jobs(scheduler, config, runtime.storage)
     return scheduler
+
+
+def waiting_check_interval(config: Config) -> float:
+    """How often held deliveries are looked at: a quarter of the waiting time, at most
+    WAITING_CHECK, so an alert comes at most that late."""
+    return max(1.0, min(WAITING_CHECK, config.alerts.approval_waiting_after / 4))
 
 
 def _add_poll_job(
@@ -104,11 +121,37 @@ def sync_jobs(scheduler: BackgroundScheduler, runtime: Runtime, previous: Config
         _add_poll_job(scheduler, runtime, name, feed.poll_interval, start)
     if config.dispatch_interval != previous.dispatch_interval:
         scheduler.reschedule_job("dispatch", trigger="interval", seconds=config.dispatch_interval)
+    if waiting_check_interval(config) != waiting_check_interval(previous):
+        scheduler.reschedule_job(
+            "approval-waiting", trigger="interval", seconds=waiting_check_interval(config)
+        )
     sync_watch_jobs(scheduler, config, runtime.storage)
 
 
-def reload_config(runtime: Runtime, scheduler: BackgroundScheduler) -> bool:
+@dataclass
+class ReloadFailures:
+    """The reload error last alerted, so that the same broken file is told once."""
+
+    alerted: str | None = None
+
+    def first(self, error: str) -> bool:
+        """True, once, for an error not alerted since the last successful reload."""
+        if error == self.alerted:
+            return False
+        self.alerted = error
+        return True
+
+    def clear(self) -> None:
+        self.alerted = None
+
+
+def reload_config(
+    runtime: Runtime, scheduler: BackgroundScheduler, failures: ReloadFailures | None = None
+) -> bool:
     """Re-read the configuration file and apply it; False (and nothing changed) if invalid.
+
+    A failure is logged each time and alerted once (through ``failures``): the same
+    error again is not alerted again until a reload succeeds.
 
     New feeds are scheduled, removed ones stop, changed intervals are applied,
     and the publishers are rebuilt from the new account blocks and ``*_file``
@@ -126,13 +169,21 @@ def reload_config(runtime: Runtime, scheduler: BackgroundScheduler) -> bool:
         check_links(config)
         publishers = build_publishers(config, runtime.storage)
     except AutoposterError as e:
-        logs.event(
-            "reload-failed",
-            level=logging.ERROR,
-            error=logs.redact_known(str(e)),
-            hint="the running configuration stays in force; fix the file and reload again",
-        )
+        error = logs.redact_known(str(e))
+        hint = "the running configuration stays in force; fix the file and reload again"
+        logs.event("reload-failed", level=logging.ERROR, error=error, hint=hint)
+        if failures is not None and failures.first(error):
+            runtime.alerts.notify(
+                Alert(
+                    "reload-failed",
+                    "the configuration could not be reloaded",
+                    f"{previous.path}: {error}\n\nThe running configuration stays in force; "
+                    "fix the file, check it with `autoposter check`, and reload again.",
+                )
+            )
         return False
+    if failures is not None:
+        failures.clear()
     pending = [key for key in RESTART_KEYS if getattr(previous, key) != getattr(config, key)]
     runtime.replace_config(config, publishers)
     sync_jobs(scheduler, runtime, previous)
@@ -178,6 +229,7 @@ def serve(
     """
     stop = stop or threading.Event()
     reload_requested = threading.Event()
+    reload_failures = ReloadFailures()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
@@ -241,7 +293,7 @@ def serve(
                 reload_requested.clear()
                 logs.event("reloading", signal="SIGHUP")
                 sdnotify.notify("RELOADING=1", "STATUS=reloading the configuration")
-                ok = reload_config(runtime, scheduler)
+                ok = reload_config(runtime, scheduler, reload_failures)
                 metrics.reloads.labels("ok" if ok else "failed").inc()
                 status = "running" if ok else "running; the last reload failed, see the log"
                 sdnotify.notify("READY=1", f"STATUS={status}")

@@ -20,7 +20,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -44,13 +44,27 @@ def _format_value(value: Any) -> str:
     return text
 
 
+def timestamp(created: float, zone: tzinfo | None, timespec: str = "seconds") -> str:
+    """ISO 8601 with the offset: ``2026-12-08T07:00:00+01:00`` in ``zone`` (the configured
+    timezone), or in the machine's own zone when None; never a time without its zone."""
+    when = datetime.fromtimestamp(created, UTC)
+    return (when.astimezone(zone) if zone is not None else when.astimezone()).isoformat(
+        timespec=timespec
+    )
+
+
 class HumanFormatter(logging.Formatter):
+    def __init__(self, zone: tzinfo | None = None) -> None:
+        super().__init__()
+        self.zone = zone
+
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = getattr(record, "fields", {})
-        when = (
-            datetime.fromtimestamp(record.created, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        )
-        parts = [when, record.levelname.lower(), record.getMessage()]
+        parts = [
+            timestamp(record.created, self.zone),
+            record.levelname.lower(),
+            record.getMessage(),
+        ]
         parts += [f"{k}={_format_value(v)}" for k, v in fields.items() if v is not None]
         line = " ".join(parts)
         if record.exc_info:
@@ -59,9 +73,13 @@ class HumanFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, zone: tzinfo | None = None) -> None:
+        super().__init__()
+        self.zone = zone
+
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": timestamp(record.created, self.zone, "milliseconds"),
             "level": record.levelname.lower(),
             "event": record.getMessage(),
         }
@@ -171,14 +189,23 @@ _LEVELS = {
 }
 
 
-def configure(fmt: str = "human", *, secrets: Iterable[str] = (), level: int | None = None) -> None:
+def configure(
+    fmt: str = "human",
+    *,
+    secrets: Iterable[str] = (),
+    level: int | None = None,
+    zone: tzinfo | None = None,
+) -> None:
     """Send autoposter's events to standard error in the chosen format, from ``level`` up
-    (default: ``$AUTOPOSTER_LOG_LEVEL``, else info; an unknown name counts as info)."""
+    (default: ``$AUTOPOSTER_LOG_LEVEL``, else info; an unknown name counts as info).
+
+    Each line's time carries its offset, in ``zone`` (the configured timezone; the
+    machine's own until a configuration is read)."""
     if level is None:
         level = _LEVELS.get(
             os.environ.get("AUTOPOSTER_LOG_LEVEL", "").strip().lower(), logging.INFO
         )
-    inner: logging.Formatter = JsonFormatter() if fmt == "json" else HumanFormatter()
+    inner: logging.Formatter = JsonFormatter(zone) if fmt == "json" else HumanFormatter(zone)
     formatter = RedactingFormatter(inner, secrets)
     _known_secrets[:] = formatter.secrets
     _route_uncaught_exceptions()

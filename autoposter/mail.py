@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -30,6 +31,21 @@ def build_message(
 
 def send(smtp: SmtpConfig, message: EmailMessage) -> None:
     """Deliver ``message`` to the configured server; NotifyError names what went wrong."""
+    with _session(smtp) as client:
+        client.send_message(message)
+
+
+def check_login(smtp: SmtpConfig) -> None:
+    """Connect, secure the connection as configured, log in if configured, and quit:
+    what ``send`` does before the message. NotifyError names what went wrong."""
+    with _session(smtp):
+        pass
+
+
+@contextmanager
+def _session(smtp: SmtpConfig) -> Iterator[smtplib.SMTP]:
+    """A connection to the server, secured and logged in as configured, closed after;
+    every SMTP or network error in it becomes a NotifyError."""
     where = f"mail server {smtp.host}:{smtp.port}"
     try:
         client: smtplib.SMTP
@@ -44,7 +60,7 @@ def send(smtp: SmtpConfig, message: EmailMessage) -> None:
                 client.starttls(context=ssl.create_default_context())
             if smtp.username:
                 client.login(smtp.username, smtp.password or "")
-            client.send_message(message)
+            yield client
     except smtplib.SMTPAuthenticationError as e:
         raise NotifyError(f"{where} refused the login of {smtp.username!r} ({e.smtp_code})") from e
     except smtplib.SMTPNotSupportedError as e:

@@ -24,6 +24,7 @@ __all__ = [
     "backup_sqlite",
     "check_config_file",
     "describe_expiry",
+    "is_folder_path",
     "is_sqlite",
 ]
 
@@ -94,14 +95,20 @@ def is_sqlite(url: str) -> bool:
         return False
 
 
-def backup_sqlite(url: str, destination: Path) -> Backup:
+def backup_sqlite(url: str, destination: str | Path) -> Backup:
     """Copy a live SQLite database to ``destination`` with SQLite's online backup API.
 
     Safe while the daemon runs: the copy is one consistent snapshot. The copy is
     a single self-contained file (rollback journal, not WAL), checked with
     ``PRAGMA quick_check``, readable by its owner only, and appears at
-    ``destination`` only once complete. A directory as ``destination`` gets a
-    dated file name. Raises StorageError.
+    ``destination`` only once complete.
+
+    ``destination`` is a folder when it ends with ``/``, is an existing folder,
+    or does not exist and has no file suffix (``backups``, not ``copy.db``): a
+    missing folder is created (mode 0700) and the copy is named
+    ``autoposter-YYYYMMDD-HHMMSS.db`` (UTC) in it. Otherwise it is the new file,
+    in a folder that must exist. Nothing is ever overwritten, and a path meant
+    as a folder never becomes a file. Raises StorageError.
     """
     database = DatabaseURL.parse(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -109,12 +116,7 @@ def backup_sqlite(url: str, destination: Path) -> Backup:
     source_path = Path(database)
     if not source_path.is_file():
         raise StorageError(f"database file not found: {source_path}")
-    destination = destination.expanduser().absolute()
-    if destination.is_dir():
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        destination = destination / f"autoposter-{stamp}.db"
-    if destination.exists():
-        raise StorageError(f"{destination} already exists; give a new file name")
+    destination = _backup_file(destination)
     if destination.resolve() == source_path.resolve():
         raise StorageError("the backup must not overwrite the database itself")
     partial = destination.with_name(destination.name + ".partial")
@@ -148,6 +150,41 @@ def backup_sqlite(url: str, destination: Path) -> Backup:
         partial.unlink(missing_ok=True)
         raise
     return Backup(destination, destination.stat().st_size, revision)
+
+
+def is_folder_path(path: str | Path) -> bool:
+    """Whether ``db backup`` reads ``path`` as a folder (see ``backup_sqlite``)."""
+    text = str(path)
+    candidate = Path(text).expanduser()
+    if text.endswith(("/", os.sep)) or candidate.is_dir():
+        return True
+    return not candidate.exists() and not candidate.suffix
+
+
+def _backup_file(destination: str | Path) -> Path:
+    """The file a backup is written to; makes the folder when ``destination`` names one."""
+    path = Path(destination).expanduser().absolute()
+    if not is_folder_path(destination):
+        if not path.parent.is_dir():
+            raise StorageError(
+                f"folder {path.parent} does not exist; create it, or give a folder "
+                "ending with / to have it made"
+            )
+        if path.exists():
+            raise StorageError(f"{path} already exists; give a new file name")
+        return path
+    if path.exists() and not path.is_dir():
+        raise StorageError(f"{path} is a file, not a folder; give a folder or a new file name")
+    try:
+        # 0700 whatever the umask: it will hold copies of the whole history.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as e:
+        raise StorageError(f"cannot create the backup folder {path}: {e}") from e
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    made = path / f"autoposter-{stamp}.db"
+    if made.exists():
+        raise StorageError(f"{made} already exists; wait a second and back up again")
+    return made
 
 
 def _revision(conn: sqlite3.Connection) -> str | None:

@@ -11,10 +11,11 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from autoposter import logs, publishers as registry
-from autoposter.alerts import Alerter, LogOnly, Notifier, notifier_for
+from autoposter.alerts import Alert, Alerter, LogOnly, Notifier, notifier_for
 from autoposter.config import Config
 from autoposter.fetch import Fetcher
 from autoposter.parsepool import ParserPool
@@ -31,10 +32,13 @@ from autoposter.pipeline import (
     utcnow,
 )
 from autoposter.storage import Storage
-from autoposter.types import Attempt, Publisher
+from autoposter.types import Attempt, DeliveryState, Publisher
 
 DISPATCH_BATCH = 100
 MAX_DISPATCH_PASSES = 1000
+# Where the ids of the held deliveries already told to the operators are kept.
+_WAITING_TOLD = ("_autoposter", "approval-waiting-told")
+_WAITING_LISTED = 50
 
 
 def build_publishers(config: Config, storage: Storage | None = None) -> dict[str, Publisher]:
@@ -166,6 +170,43 @@ class Runtime:
                     break
         return total
 
+    def alert_waiting(self) -> int:
+        """One alert listing the deliveries held (for approval, or by the burst guard) for
+        longer than ``alerts.approval_waiting_after`` that no earlier alert listed;
+        returns how many it listed. The ids told are kept in the database, so a
+        restart does not tell them again."""
+        after = self.config.alerts.approval_waiting_after
+        now = self.now()
+        waiting = self.storage.deliveries_in(
+            DeliveryState.HELD, updated_before=now - timedelta(seconds=after)
+        )
+        told = set(json.loads(self.storage.get_account_state(*_WAITING_TOLD) or "[]"))
+        new = [d for d in waiting if d.id not in told]
+        if new:
+            lines = [
+                f"  {d.id}  {d.account}  {d.feed}: {d.item.title} ({d.hold_reason or 'held'})"
+                for d in new[:_WAITING_LISTED]
+            ]
+            if len(new) > _WAITING_LISTED:
+                lines.append(f"  ... and {len(new) - _WAITING_LISTED} more")
+            self.alerts.notify(
+                Alert(
+                    "approval-waiting",
+                    f"{len(new)} deliver{'y' if len(new) == 1 else 'ies'} waiting for "
+                    f"approval for more than {_duration(after)}",
+                    "These deliveries wait for a decision:\n"
+                    + "\n".join(lines)
+                    + "\n\nSee them with `autoposter queue --state held`, then "
+                    "`autoposter approve ID...` or `autoposter reject ID...`.",
+                )
+            )
+        # Only the ones still held are kept: the list stays as short as the queue.
+        held = {d.id for d in self.storage.deliveries_in(DeliveryState.HELD)}
+        keep = sorted((told | {d.id for d in new}) & held)
+        if keep != sorted(told):
+            self.storage.set_account_state(*_WAITING_TOLD, json.dumps(keep))
+        return len(new)
+
     def _attempted(self, attempt: Attempt) -> None:
         for observer in self.observers:
             observer.attempted(attempt)
@@ -201,6 +242,14 @@ class Runtime:
         if close_fetcher is not None:
             close_fetcher()
         self.storage.close()
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
 
 
 def credentials_digest(options: Mapping[str, object], salt: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import signal
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,9 +20,11 @@ from autoposter.fetch import Fetcher
 from autoposter.parsepool import ParserPool
 from autoposter.pipeline import poll_feed
 from autoposter.storage import Storage
+from tests.clitools import autoposter, write_config
 from tests.fakes.apiserver import ApiResponse, ApiServer
 from tests.feedserver import FeedServer
 from tests.smtpserver import smtp_server
+from tests.test_health import Daemon, wait_for
 from tests.test_pipeline import entries, rss
 
 
@@ -189,3 +193,153 @@ def test_a_burst_is_told(tmp_path: Path, server: FeedServer) -> None:
     (alert,) = recorder.alerts
     assert alert.kind == "burst-held"
     assert "4 new items at once in actu" in alert.subject
+
+
+# --- alerts test, check --online, waiting deliveries, a failed reload -------------------------
+
+
+def _smtp_block(port: int, password: str = "FAKE-SMTP-PASSWORD", **extra: Any) -> dict[str, Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "username": "autoposter",
+        "password": password,
+        "from": "autoposter@ville.example",
+        **extra,
+    }
+
+
+class RefusingHook(ApiServer):
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.route("POST", r"/hooks/alerts", lambda r: ApiResponse.json({}, status=status))
+
+
+def test_alerts_test_tries_every_channel_and_says_which_failed(tmp_path: Path) -> None:
+    with (
+        smtp_server(username="autoposter", password="FAKE-SMTP-PASSWORD") as (port, mailbox),
+        RefusingHook(500) as broken,
+        AlertHook() as working,
+    ):
+        data: dict[str, Any] = {
+            "database": "sqlite:///autoposter.db",
+            "accounts": {"console": {"type": "console"}},
+            "smtp": _smtp_block(port),
+            "alerts": {
+                "email": ["web@ville.example"],
+                "webhook": {"url": broken.url + "/hooks/alerts", "secret": "FAKE-HMAC-KEY"},
+            },
+        }
+        failed = autoposter("alerts", "test", "--config", str(write_config(tmp_path, data)))
+        data["alerts"]["webhook"]["url"] = working.url + "/hooks/alerts"
+        passed = autoposter("alerts", "test", "--config", str(write_config(tmp_path, data)))
+        (request,) = working.requests_to("POST", r"/hooks/alerts")
+    assert failed.returncode == 1, failed.stderr
+    assert "email    ok: sent to web@ville.example" in failed.stdout
+    assert "webhook  FAILED: alert webhook answered HTTP 500" in failed.stdout
+    assert passed.returncode == 0, passed.stderr
+    assert "webhook  ok" in passed.stdout
+    assert json.loads(request.body)["kind"] == "test"
+    assert [m["Subject"] for m in mailbox.messages] == ["[autoposter] test alert"] * 2
+    assert "FAKE" not in failed.stdout + failed.stderr + passed.stdout + passed.stderr
+
+    data.pop("alerts")
+    nowhere = autoposter("alerts", "test", "--config", str(write_config(tmp_path, data)))
+    assert nowhere.returncode == 1
+    assert "no alert channel is configured" in nowhere.stderr
+
+
+def test_check_online_logs_into_the_mail_server_and_sends_nothing(tmp_path: Path) -> None:
+    with smtp_server(username="autoposter", password="FAKE-SMTP-PASSWORD") as (port, mailbox):
+        data: dict[str, Any] = {
+            "database": "sqlite:///autoposter.db",
+            "accounts": {"console": {"type": "console"}},
+            "smtp": _smtp_block(port),
+        }
+        good = autoposter("check", "--online", "--config", str(write_config(tmp_path, data)))
+        # This server stalls after a refused login instead of answering 535.
+        data["smtp"] = _smtp_block(port, password="FAKE-WRONG-PASSWORD", timeout="2s")
+        bad = autoposter("check", "--online", "--config", str(write_config(tmp_path, data)))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert f"mail server:   127.0.0.1:{port} ok: none, logged in as autoposter" in good.stdout
+    assert bad.returncode == 1
+    assert f"mail server:   127.0.0.1:{port} FAILED: mail server 127.0.0.1:{port}" in bad.stdout
+    assert "FAKE-WRONG-PASSWORD" not in bad.stdout + bad.stderr
+    assert mailbox.messages == []
+
+
+def test_deliveries_waiting_for_approval_are_told_once_in_one_alert(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    with smtp_server() as (port, mailbox):
+        data: dict[str, Any] = {
+            "database": "sqlite:///autoposter.db",
+            "dispatch_interval": "1s",
+            "defaults": {"language": "fr", "timeout": "5s"},
+            "accounts": {"console": {"type": "console", "approval": "required"}},
+            "feeds": {
+                "actu": {"url": server.url("/feed"), "accounts": ["console"], "poll_interval": "1h"}
+            },
+            "smtp": {**_smtp_block(port), "username": None, "password": None},
+            "alerts": {"email": ["web@ville.example"], "approval_waiting_after": "1s"},
+        }
+        server.set("/feed", rss(*entries(1)))
+        path = str(write_config(tmp_path, data))
+        assert autoposter("run", "--once", "--config", path).returncode == 0  # the baseline
+        server.set("/feed", rss(*entries(3, 2, 1)))
+        assert autoposter("run", "--once", "--config", path).returncode == 0  # 2 held
+        time.sleep(1.5)
+        daemon = Daemon(tmp_path, data)
+        try:
+            assert wait_for(lambda: bool(mailbox.messages), 20), "no alert"
+            time.sleep(4)  # the check runs every second: nothing new to tell
+        finally:
+            daemon.stop()
+    (message,) = mailbox.messages
+    assert message["Subject"] == "[autoposter] 2 deliveries waiting for approval for more than 1 s"
+    body = message.get_content()
+    assert "Actualité numéro 2" in body
+    assert "Actualité numéro 3" in body
+    assert "autoposter approve" in body
+
+
+def test_a_failed_reload_keeps_the_old_config_logs_and_alerts_once(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.set("/feed", rss(*entries(1)))
+    with smtp_server() as (port, mailbox):
+        data: dict[str, Any] = {
+            "database": "sqlite:///autoposter.db",
+            "dispatch_interval": "1s",
+            "accounts": {"console": {"type": "console"}},
+            "feeds": {
+                "actu": {
+                    "url": server.url("/feed"),
+                    "accounts": ["console"],
+                    "poll_interval": "10s",
+                }
+            },
+            "smtp": {**_smtp_block(port), "username": None, "password": None},
+            "alerts": {"email": ["web@ville.example"]},
+        }
+        daemon = Daemon(tmp_path, data)
+        try:
+            assert wait_for(lambda: len(server.requests_to("/feed")) >= 1, 20)
+            daemon.config.write_text("feeds: [not, a, mapping]\n", encoding="utf-8")
+            for _ in range(2):
+                daemon.process.send_signal(signal.SIGHUP)
+                time.sleep(2)
+            assert wait_for(lambda: bool(mailbox.messages), 10), "no alert"
+            assert daemon.process.poll() is None  # the old configuration goes on
+            daemon.rewrite(data)
+            daemon.process.send_signal(signal.SIGHUP)
+            time.sleep(2)
+        finally:
+            _out, err = daemon.stop()
+    assert err.count(" error reload-failed ") == 2
+    assert err.count("alert kind=reload-failed") == 1
+    assert "reloaded feeds=1 accounts=1" in err
+    (message,) = mailbox.messages
+    assert message["Subject"] == "[autoposter] the configuration could not be reloaded"
+    assert "feeds" in message.get_content()

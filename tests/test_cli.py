@@ -10,8 +10,10 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -428,6 +430,59 @@ def test_export_is_the_public_record(tmp_path: Path, server: FeedServer) -> None
     ]
     later = autoposter("export", "--since", "2999-01-01", "--config", path).stdout
     assert later.strip() == "sent_at,account,feed,title,link,post_url,post_id,delivery"
+
+
+def test_export_for_a_french_spreadsheet(tmp_path: Path, server: FeedServer) -> None:
+    server.set("/feed", rss(*entries(1)))
+    path = str(site_config(tmp_path, server))
+    autoposter("run", "--once", "--config", path)
+    server.set("/feed", rss(*entries(2, 1)))
+    autoposter("run", "--once", "--config", path)
+    sheet = tmp_path / "publications.csv"
+    done = autoposter("export", "--format", "csv-excel", "--output", str(sheet), "--config", path)
+    assert done.returncode == 0, done.stderr
+    raw = sheet.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    # What LibreOffice Calc does with "Unicode (UTF-8)" and ";" as separator.
+    with sheet.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    assert sorted(r["account"] for r in rows) == ["console", "ville_mastodon"]
+    assert {r["title"] for r in rows} == {"Actualité numéro 2"}
+    as_json = json.loads(autoposter("export", "--format", "json", "--config", path).stdout)
+    paris = ZoneInfo("Europe/Paris")
+    expected = {
+        datetime.fromisoformat(r["sent_at"]).astimezone(paris).strftime("%Y-%m-%d %H:%M:%S")
+        for r in as_json
+    }
+    assert {r["sent_at"] for r in rows} == expected
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r["sent_at"]) for r in rows)
+    events = autoposter("export", "--events", "--format", "csv-excel", "--config", path).stdout
+    assert events.startswith("\ufefftime;delivery;account;")
+
+
+@pytest.mark.parametrize("log_format", ["human", "json"])
+def test_log_lines_carry_their_time_zone(tmp_path: Path, log_format: str) -> None:
+    path = write_config(
+        tmp_path,
+        {
+            "database": "sqlite:///autoposter.db",
+            # No summer time there: the offset is the same all year.
+            "timezone": "America/Sao_Paulo",
+            "accounts": {"console": {"type": "console"}},
+            "feeds": {},
+        },
+    )
+    done = autoposter("run", "--once", "--log-format", log_format, "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr.splitlines() if "cycle" in line)
+    if log_format == "json":
+        when = json.loads(line)["time"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}-03:00", when), when
+    else:
+        when = line.split(" ", 1)[0]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-03:00", when), line
+    moment = datetime.fromisoformat(when)
+    assert abs((datetime.now(UTC) - moment).total_seconds()) < 120
 
 
 def test_post_urgent_goes_through_quiet_hours(tmp_path: Path, server: FeedServer) -> None:

@@ -233,6 +233,68 @@ def test_db_backup_copies_a_live_database(tmp_path: Path) -> None:
     assert {p.name for p in tmp_path.glob("autoposter.db*")} == {"autoposter.db"}
 
 
+def test_db_backup_into_a_folder_makes_it_and_never_turns_it_into_a_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/autoposter.db"
+    Storage.open(url).close()
+    path = write_config(tmp_path, _config(tmp_path))
+    old_umask = os.umask(0o022)
+    try:
+        ending = autoposter("db", "backup", f"{tmp_path}/backups/", "--config", str(path))
+        bare = autoposter("db", "backup", f"{tmp_path}/nightly", "--config", str(path))
+    finally:
+        os.umask(old_umask)
+    assert ending.returncode == 0, ending.stderr
+    assert bare.returncode == 0, bare.stderr
+    for folder in (tmp_path / "backups", tmp_path / "nightly"):
+        assert folder.is_dir()
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        (copy,) = folder.glob("autoposter-*.db")
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+        assert f"to {copy}" in (ending.stdout + bare.stdout)
+
+    (tmp_path / "notes").write_text("not a folder", encoding="utf-8")
+    on_a_file = autoposter("db", "backup", f"{tmp_path}/notes/", "--config", str(path))
+    assert on_a_file.returncode == 1
+    assert "is a file, not a folder" in on_a_file.stderr
+    assert (tmp_path / "notes").read_text(encoding="utf-8") == "not a folder"
+
+    in_a_missing_folder = autoposter(
+        "db", "backup", f"{tmp_path}/elsewhere/copy.db", "--config", str(path)
+    )
+    assert in_a_missing_folder.returncode == 1
+    assert f"folder {tmp_path}/elsewhere does not exist" in in_a_missing_folder.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_database_and_its_wal_are_kept_from_other_users(tmp_path: Path) -> None:
+    database = tmp_path / "autoposter.db"
+    path = write_config(tmp_path, _config(tmp_path))
+    old_umask = os.umask(0)  # the worst an operator's shell may have
+    try:
+        created = autoposter("db", "upgrade", "--config", str(path))
+    finally:
+        os.umask(old_umask)
+    assert created.returncode == 0, created.stderr
+    assert stat.S_IMODE(database.stat().st_mode) == 0o640
+
+    # Files an older version (or a careless copy) left open to everyone.
+    database.chmod(0o666)
+    live = Storage(f"sqlite:///{database}")  # the daemon holds the WAL open meanwhile
+    try:
+        live.set_account_state("ville", "session", "abc")
+        wal, shm = Path(f"{database}-wal"), Path(f"{database}-shm")
+        assert wal.exists()
+        assert shm.exists()
+        wal.chmod(0o666)
+        shm.chmod(0o666)
+        status = autoposter("status", "--config", str(path))
+        assert status.returncode == 0, status.stderr
+        for file in (database, wal, shm):
+            assert stat.S_IMODE(file.stat().st_mode) & 0o007 == 0, file.name
+    finally:
+        live.close()
+
+
 def test_db_backup_of_postgresql_points_to_pg_dump(tmp_path: Path) -> None:
     data = _config(tmp_path)
     data["database"] = "postgresql+psycopg://autoposter@127.0.0.1:1/autoposter"

@@ -546,6 +546,39 @@ def test_sources_fail_independently_and_back_off(tmp_path: Path, feeds: FeedServ
             assert "bsky" not in report.errors
 
 
+def test_the_digest_says_which_sources_have_been_failing(
+    tmp_path: Path, feeds: FeedServer, mail: tuple[int, Mailbox]
+) -> None:
+    port, mailbox = mail
+    feeds.set("/broken.xml", b"", status=500)
+    sources = {
+        **feed_sources(feeds),
+        "broken": {"type": "feed", "url": feeds.url("/broken.xml")},
+    }
+    config = config_for(tmp_path, sources, smtp_port=port)
+    for watcher in watcher_for(config):
+        watcher.poll("ville", alerts=False, now=NOW)
+        assert watcher.send_digest("ville", now=NOW) is not None
+        # Nothing new, but a source still failing: the digest still goes, to say so.
+        later = NOW + timedelta(days=1)
+        watcher.poll("ville", alerts=False, now=later)
+        assert watcher.send_digest("ville", now=later) is not None
+    assert mailbox.arrived.wait(5)
+    assert len(mailbox.messages) == 2
+    for message in mailbox.messages:
+        text_part = message.get_body(("plain",))
+        html_part = message.get_body(("html",))
+        assert isinstance(text_part, EmailMessage)
+        assert isinstance(html_part, EmailMessage)
+        text, html = text_part.get_content(), html_part.get_content()
+        assert "== sources failing (1) ==" in text
+        assert "* broken: failing since 2026-11-24 08:00 (" in text
+        assert "500" in text
+        assert "<h2>Sources failing (1)</h2>" in html
+        assert "<strong>broken</strong>: failing since 2026-11-24 08:00" in html
+        assert "google_alerts:" not in text
+
+
 def test_a_huge_api_answer_is_cut_off(tmp_path: Path) -> None:
     with FakeBlueskySearch() as bsky:
         for i in range(50):

@@ -9,7 +9,8 @@ the parser: they call these functions.
 
 The operations live by kind: ``checks`` (check, probe), ``inspect`` (status,
 queue, preview, export), ``decisions`` (approve, reject, retry, skip, pause,
-resume), ``posting`` (one cycle, post now, backfill), ``retracting``
+resume), ``alerting`` (test alert, mail server check), ``posting`` (one cycle,
+post now, backfill), ``retracting``
 (retract), ``database`` (upgrade, backup), ``watching`` (poll the watches,
 mentions, digest), ``console`` (what the web console shows and the decisions it
 writes), ``users`` (the console's users and sessions); all are imported from
@@ -32,6 +33,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from autoposter.app._common import (
         RenderedPost as RenderedPost,
+    )
+    from autoposter.app.alerting import (
+        AlertsTest as AlertsTest,
+        SmtpCheck as SmtpCheck,
+        check_smtp as check_smtp,
+        test_alerts as test_alerts,
     )
     from autoposter.app.checks import (
         AccountCheck as AccountCheck,
@@ -132,6 +139,10 @@ if TYPE_CHECKING:
 
 # Where each name lives.
 _WHERE = {
+    "AlertsTest": "alerting",
+    "SmtpCheck": "alerting",
+    "check_smtp": "alerting",
+    "test_alerts": "alerting",
     "Waiting": "inspect",
     "describe_wait": "inspect",
     "PostOutcome": "posting",

@@ -53,9 +53,10 @@ class BackupResult:
     made: Backup | None
 
 
-def backup_database(config: Config, path: Path) -> BackupResult:
-    """A consistent, checked copy of the SQLite database at ``path`` (a file or a folder),
-    readable by its owner only; safe while the daemon runs."""
+def backup_database(config: Config, path: str | Path) -> BackupResult:
+    """A consistent, checked copy of the SQLite database at ``path`` (a file, or a folder
+    made if missing: see ``ops.backup_sqlite``), readable by its owner only; safe while
+    the daemon runs."""
     safe = Storage(config.database).safe_url
     if not is_sqlite(config.database):
         return BackupResult(safe, None)

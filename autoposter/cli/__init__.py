@@ -2,8 +2,8 @@
 
 run (run, demo), inspect (check, status, preview, export, queue), queue
 (approve, reject, skip, retry, post, backfill), accounts (account pause,
-resume), db (db upgrade, backup), watch (watch run, mentions, digest send),
-web (web, user add, passwd, disable, list).
+resume), db (db upgrade, backup), alerts (alerts test), watch (watch run,
+mentions, digest send), retract, web (web, user add, passwd, disable, list).
 A command parses its arguments, calls one operation and prints its result.
 
 Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
@@ -43,6 +43,7 @@ COMMANDS = {
     "user": "web",
     "account": "accounts",
     "db": "db",
+    "alerts": "alerts",
     "watch": "watch",
     "mentions": "watch",
     "digest": "watch",

@@ -41,7 +41,7 @@ def load(config_path: str | None, log_format: str, *, read_only: bool = False) -
     ``load_config``): they run without the secrets' environment variables."""
     logs.configure(log_format)
     config = load_config(resolve_config_path(config_path, os.environ), read_only=read_only)
-    logs.configure(log_format, secrets=config.secrets)
+    logs.configure(log_format, secrets=config.secrets, zone=config.tz())
     # A file holding secrets that other users can read is refused (ConfigError).
     for warning in check_config_file(config):
         logs.event("config-permissions", level=logging.WARNING, warning=warning)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -42,12 +41,14 @@ def upgrade(config_path: str | None, log_format: str) -> None:
 
 @db.command()
 @common_options
-@click.argument("path", type=click.Path(path_type=Path))
-def backup(config_path: str | None, log_format: str, path: Path) -> None:
+@click.argument("path", type=click.Path())
+def backup(config_path: str | None, log_format: str, path: str) -> None:
     """Copy the SQLite database to PATH (a new file, or a folder), while the daemon runs.
 
-    The copy is consistent, checked, and readable by you only. For PostgreSQL,
-    use pg_dump.
+    PATH is a folder when it ends with /, is a folder, or does not exist and has
+    no suffix like .db: a missing one is created (mode 0700) and the copy gets a
+    dated name in it. The copy is consistent, checked, and readable by you only.
+    For PostgreSQL, use pg_dump.
     """
     config = load(config_path, log_format)
     result = app.backup_database(config, path)

@@ -84,6 +84,11 @@ def check(config_path: str | None, log_format: str, online: bool) -> None:
             except AutoposterError as e:
                 ok = False
                 click.echo(logs.redact_known(f"    reachable:     NO: {e}"))
+    smtp = app.check_smtp(config) if online else None
+    if smtp is not None:
+        ok = ok and smtp.ok
+        verdict = "ok" if smtp.ok else "FAILED"
+        click.echo(logs.redact_known(f"mail server:   {smtp.server} {verdict}: {smtp.text}"))
     if not ok:
         sys.exit(1)
 
@@ -233,7 +238,13 @@ def preview(config_path: str | None, log_format: str, feed: str, limit: int) -> 
 @click.command()
 @common_options
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "csv-excel", "json"]),
+    default="csv",
+    show_default=True,
+    help="csv-excel: for LibreOffice Calc and Excel set to French: ';' between columns, "
+    "UTF-8 with a BOM, local times (the configured timezone) to the second.",
 )
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only from this date on.")
 @click.option("--events", is_flag=True, help="The full audit trail instead: every state change.")
@@ -251,11 +262,20 @@ def export(
     """What was posted where and when, with each post's address: the public record."""
     config = load(config_path, log_format, read_only=True)
     start = since_utc(config, since)
+    spreadsheet = fmt == "csv-excel"
+
+    def when(moment: datetime) -> str:
+        # A spreadsheet reads "2026-12-08 07:00:00" as a date and time; it has no
+        # use for an offset or microseconds, and its users think in local time.
+        if spreadsheet:
+            return moment.astimezone(config.tz()).strftime("%Y-%m-%d %H:%M:%S")
+        return moment.isoformat()
+
     rows: list[dict[str, Any]]
     if events:
         rows = [
             {
-                "time": e.at.isoformat(),
+                "time": when(e.at),
                 "delivery": e.delivery,
                 "account": e.account,
                 "link": e.link,
@@ -269,7 +289,7 @@ def export(
     else:
         rows = [
             {
-                "sent_at": p.sent_at.isoformat(),
+                "sent_at": when(p.sent_at),
                 "account": p.account,
                 "feed": p.feed,
                 "title": p.title,
@@ -288,7 +308,13 @@ def export(
         if events
         else ["sent_at", "account", "feed", "title", "link", "post_url", "post_id", "delivery"]
     )
-    writer = csv.DictWriter(output, fieldnames=fields)
+    if spreadsheet:
+        # The BOM tells the spreadsheet it is UTF-8 (accents); ';' is the list separator
+        # where the decimal separator is ','.
+        output.write("\ufeff")
+        writer = csv.DictWriter(output, fieldnames=fields, delimiter=";")
+    else:
+        writer = csv.DictWriter(output, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
 

@@ -14,7 +14,7 @@ __all__ = ["alerts", "smtp", "webhook"]
 
 _SMTP_KEYS = ("host", "port", "security", "username", "password", "from", "timeout")
 _SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-_ALERT_KEYS = ("email", "webhook", "feed_failing_after")
+_ALERT_KEYS = ("email", "webhook", "feed_failing_after", "approval_waiting_after")
 _WEBHOOK_KEYS = ("url", "secret")
 
 
@@ -68,7 +68,9 @@ def smtp(reader: Reader, value: object) -> SmtpConfig | None:
 def alerts(reader: Reader, value: object, mail: SmtpConfig | None) -> AlertsConfig:
     """The ``alerts:`` section; e-mail alerts need ``mail``, the ``smtp:`` section."""
     path = "alerts"
-    block = reader.optional_mapping(value, path, "'email', 'webhook' and 'feed_failing_after'")
+    block = reader.optional_mapping(
+        value, path, "'email', 'webhook', 'feed_failing_after' and 'approval_waiting_after'"
+    )
     check_keys(block, path, _ALERT_KEYS)
     email = reader.emails(block.get("email"), join(path, "email"), "[web@example.org]")
     if email and mail is None:
@@ -81,11 +83,17 @@ def alerts(reader: Reader, value: object, mail: SmtpConfig | None) -> AlertsConf
         failing_after = reader.duration(
             block["feed_failing_after"], join(path, "feed_failing_after"), 60.0, None
         )
+    waiting_after = 4 * 3600.0
+    if "approval_waiting_after" in block:
+        waiting_after = reader.duration(
+            block["approval_waiting_after"], join(path, "approval_waiting_after"), 1.0, None
+        )
     return AlertsConfig(
         email=email,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         feed_failing_after=failing_after,
+        approval_waiting_after=waiting_after,
     )
 
 

@@ -126,6 +126,8 @@ class AlertsConfig:
     webhook_url: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     feed_failing_after: float = 86400.0
+    # Deliveries held (approval, burst guard) for longer than this are told, once.
+    approval_waiting_after: float = 4 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ it is, so that a bug crashes loudly instead of passing for a database outage.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -25,6 +27,9 @@ __all__ = ["SCHEMA_HEAD", "StorageBase", "transaction", "wrap_exceptions"]
 SCHEMA_HEAD = "0006"
 
 _SQLITE_BUSY_MS = 10_000
+# Owner reads and writes, autoposter's group reads (backups, the web console), others nothing.
+_SQLITE_MODE = 0o640
+_OTHERS = 0o007
 _READ_ONLY = "autoposter_read_only"
 
 # What a correct program meets when the database is down, locked, full or refuses a
@@ -72,8 +77,36 @@ def create_engine(url: str) -> Engine:
     except (sa.exc.ArgumentError, ImportError) as e:
         raise StorageError(f"cannot use database {safe_url(url)}: {e}") from e
     if engine.dialect.name == "sqlite":
+        protect_sqlite_files(engine.url.database)
         _configure_sqlite(engine)
     return engine
+
+
+def protect_sqlite_files(database: str | None) -> None:
+    """Keep a SQLite database and its -wal and -shm files from other users.
+
+    A missing database file is created empty (a valid empty database) with mode
+    0640 before SQLite opens it, so the umask of whoever starts autoposter does
+    not decide; SQLite gives the -wal and -shm files it makes the database's own
+    mode. Existing files lose any right of others. A file of another user is left
+    as it is (only its owner may change its mode).
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _SQLITE_MODE))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a missing folder, say: SQLite's own error will name it
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & _OTHERS:
+                file.chmod(mode & ~_OTHERS)
+        except OSError:
+            continue
 
 
 def _configure_sqlite(engine: Engine) -> None:

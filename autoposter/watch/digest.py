@@ -16,7 +16,7 @@ from autoposter.config import WatchConfig
 from autoposter.storage.watch import StoredMatch
 from autoposter.watch.matching import highlight_html
 
-__all__ = ["Digest", "build_digest"]
+__all__ = ["Digest", "FailingSource", "build_digest"]
 
 EXCERPT = 400
 
@@ -29,12 +29,31 @@ class Digest:
     text: str
     html: str
     match_ids: tuple[int, ...]
+    failing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FailingSource:
+    """A source whose last ``failures`` polls in a row, since ``since``, failed with
+    ``error`` (secrets already removed): the digest says so, or its silence would
+    read as "nobody talked about us"."""
+
+    source: str
+    failures: int
+    since: datetime
+    error: str
 
 
 def build_digest(
-    watch: WatchConfig, matches: Sequence[StoredMatch], *, tz: tzinfo, now: datetime
+    watch: WatchConfig,
+    matches: Sequence[StoredMatch],
+    *,
+    tz: tzinfo,
+    now: datetime,
+    failing: Sequence[FailingSource] = (),
 ) -> Digest:
-    """The digest of ``matches`` (may be empty: "nothing new")."""
+    """The digest of ``matches`` (may be empty: "nothing new"), then the sources that
+    have been failing, in both the text and the HTML part."""
     count = len(matches)
     noun = "mention" if count == 1 else "mentions"
     subject = (
@@ -66,6 +85,18 @@ def build_digest(
             text += _text_entry(stored, tz)
             page.append(_html_entry(stored, tz, keywords))
         page.append("</ul>")
+    if failing:
+        text += [f"== sources failing ({len(failing)}) ==", ""]
+        page.append(f"<h2>Sources failing ({len(failing)})</h2>")
+        page.append("<ul>")
+        for bad in failing:
+            since = bad.since.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            said = f"failing since {since} ({bad.failures} polls in a row): {bad.error}"
+            text += [f"* {bad.source}: {said}", ""]
+            page.append(f"<li><strong>{html.escape(bad.source)}</strong>: {html.escape(said)}</li>")
+        page.append("</ul>")
+        page.append("<p>What these sources would have found is missing above.</p>")
+        text += ["What these sources would have found is missing above.", ""]
     text += ["-- ", "autoposter reputation watch"]
     page.append("<p><small>autoposter reputation watch</small></p></body></html>")
     return Digest(
@@ -75,6 +106,7 @@ def build_digest(
         text="\n".join(text) + "\n",
         html="\n".join(page) + "\n",
         match_ids=tuple(m.id for m in matches),
+        failing=tuple(bad.source for bad in failing),
     )
 
 

@@ -15,7 +15,7 @@ from autoposter.errors import FeedError, NotifyError
 from autoposter.fetch import Fetcher
 from autoposter.storage import Storage
 from autoposter.storage.watch import Match, StoredMatch
-from autoposter.watch.digest import Digest, build_digest
+from autoposter.watch.digest import Digest, FailingSource, build_digest
 from autoposter.watch.links import dedup_key
 from autoposter.watch.matching import find_keywords
 from autoposter.watch.notify import send_alert, send_digest
@@ -49,6 +49,9 @@ class PollReport:
 class _Backoff:
     failures: int = 0
     not_before: datetime | None = None
+    # The last error and when the failures in a row began, for the digest.
+    error: str = ""
+    since: datetime | None = None
 
 
 class Watcher:
@@ -123,6 +126,8 @@ class Watcher:
                 if isinstance(e, RateLimited) and e.retry_after is not None:
                     delay = max(delay, e.retry_after)
                 backoff.not_before = now + timedelta(seconds=delay)
+                backoff.error = logs.redact_known(str(e))
+                backoff.since = backoff.since or now
                 report.errors[source_config.name] = str(e)
                 logs.event(
                     "watch-source-failed",
@@ -133,7 +138,7 @@ class Watcher:
                     retry_in=f"{delay:.0f}s",
                 )
                 continue
-            backoff.failures, backoff.not_before = 0, None
+            backoff.failures, backoff.not_before, backoff.since = 0, None, None
             matches += [_match(watch, source_config.name, f) for f in found]
         report.new = self.store.add(_unique(matches), now=now)
         for stored in report.new:
@@ -200,18 +205,27 @@ class Watcher:
         now = now or datetime.now(UTC)
         watch = self.config.watch.watches[name]
         matches = self.store.undigested(name)
-        return build_digest(watch, matches, tz=self.config.tz(), now=now), matches
+        failing = [
+            FailingSource(source.name, backoff.failures, backoff.since, backoff.error)
+            for source in watch.sources
+            if (backoff := self._backoff.get((name, source.name))) is not None
+            and backoff.failures
+            and backoff.since is not None
+        ]
+        digest = build_digest(watch, matches, tz=self.config.tz(), now=now, failing=failing)
+        return digest, matches
 
     def send_digest(self, name: str, *, now: datetime | None = None) -> Digest | None:
         """Send watch ``name``'s digest; None when there was nothing to send.
 
-        Nothing new sends nothing, unless the watch says ``send_empty: true``.
+        Nothing new sends nothing, unless the watch says ``send_empty: true`` or a
+        source has been failing (its silence is not "nobody talked about us").
         Matches are marked sent only after every channel accepted the digest.
         """
         now = now or datetime.now(UTC)
         watch = self.config.watch.watches[name]
         digest, matches = self.build_digest(name, now=now)
-        if not matches and not watch.send_empty:
+        if not matches and not watch.send_empty and not digest.failing:
             logs.event("watch-digest-skipped", watch=name, reason="nothing new")
             return None
         send_digest(self.config, digest, matches)
