@@ -21,11 +21,21 @@ from tests.fakes import facebook as ff
 from tests.fakes import linkedin as fl
 from tests.fakes import mastodon as fm
 from tests.fakes import telegram as ft
+from tests.fakes import threads as fth
 from tests.fakes import webhook as fw
 from tests.fakes import x as fx
 from tests.fakes.apiserver import ApiServer, Fault
 
-ACCOUNTS = ("mastodon", "bluesky", "facebook", "x", "linkedin", "telegram", "webhook")
+ACCOUNTS = (
+    "mastodon",
+    "bluesky",
+    "facebook",
+    "x",
+    "linkedin",
+    "telegram",
+    "threads",
+    "webhook",
+)
 
 
 def networks_for() -> dict[str, ApiServer]:
@@ -37,6 +47,7 @@ def networks_for() -> dict[str, ApiServer]:
         "x": fx.FakeX(),
         "linkedin": fl.FakeLinkedIn(),
         "telegram": ft.FakeTelegram(),
+        "threads": fth.FakeThreads(),
         "webhook": fw.FakeWebhook(),
     }
 
@@ -104,6 +115,13 @@ def accounts_block(networks: dict[str, ApiServer]) -> dict[str, Any]:
             "chat_id": ft.CHANNEL,
             "timeout": 5,
         },
+        "threads": {
+            "type": "threads",
+            "api_url": networks["threads"].url,
+            "user_id": fth.USER_ID,
+            "access_token": fth.TOKEN,
+            "timeout": 5,
+        },
         "webhook": {"type": "webhook", "url": hook.hook_url, "secret": fw.SECRET, "timeout": 5},
     }
 
@@ -154,6 +172,7 @@ def present(networks: dict[str, ApiServer]) -> dict[str, int]:
         "x": len(networks["x"].tweets),  # type: ignore[attr-defined]
         "linkedin": len(networks["linkedin"].posts),  # type: ignore[attr-defined]
         "telegram": len(networks["telegram"].messages),  # type: ignore[attr-defined]
+        "threads": len(networks["threads"].posts),  # type: ignore[attr-defined]
         "webhook": sum(
             1
             for r in hook.received
@@ -314,7 +333,7 @@ def test_the_command_prints_each_account(
     for name in ACCOUNTS:
         assert f"item {posted.item} on {name}: deleted" in done.stdout
     assert present(networks) == dict.fromkeys(ACCOUNTS, 0)
-    for secret in (fm.TOKEN, ft.TOKEN, ff.PAGE_TOKEN, fl.TOKEN):
+    for secret in (fm.TOKEN, ft.TOKEN, ff.PAGE_TOKEN, fl.TOKEN, fth.TOKEN):
         assert secret not in done.stdout + done.stderr
 
 
