@@ -27,6 +27,7 @@ as image alt text (and as the summary of last resort).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import io
@@ -47,7 +48,7 @@ from autoposter.safetext import clean
 from autoposter.types import Image, Item, ParsedFeed
 from autoposter.urls import canonical_link
 
-__all__ = ["parse_feed"]
+__all__ = ["parse_feed", "tombstones"]
 
 SUMMARY_MAX = 2000
 TITLE_MAX = 100
@@ -151,7 +152,47 @@ def parse_feed(
         raise
     except Exception as e:  # feedparser raises assorted errors on invalid input
         raise ParseError(url, _short(f"feedparser failed: {type(e).__name__}: {e}")) from e
-    return _from_feedparser(result, url=url, default_language=default_language)
+    parsed = _from_feedparser(result, url=url, default_language=default_language)
+    withdrawn = tombstones(body)
+    return dataclasses.replace(parsed, withdrawn=withdrawn) if withdrawn else parsed
+
+
+# --------------------------------------------------------------------------
+# RFC 6721 tombstones, which feedparser drops
+
+TOMBSTONES_NS = b"http://purl.org/atompub/tombstones/1.0"
+MAX_TOMBSTONES = 500
+_NS_PREFIX_RE = re.compile(rb"""xmlns:([A-Za-z_][\w.-]{0,40})\s*=\s*["']([^"'<>]{1,200})["']""")
+_REF_RE = re.compile(rb"""\sref\s*=\s*(?:"([^"<]{1,4096})"|'([^'<]{1,4096})')""")
+
+
+def tombstones(body: bytes) -> tuple[str, ...]:
+    """The ``ref`` of each ``deleted-entry`` element of the tombstones namespace in an Atom
+    (UTF-8) document, in order, at most ``MAX_TOMBSTONES``.
+
+    A bounded scan of start tags, not an XML parse: every pattern has a fixed upper
+    length, so the time is linear in the body whatever it holds.
+    """
+    if TOMBSTONES_NS not in body:
+        return ()
+    prefixes = {m.group(1) for m in _NS_PREFIX_RE.finditer(body) if m.group(2) == TOMBSTONES_NS}
+    names = [re.escape(p + b":deleted-entry") for p in prefixes]
+    # An element may also declare the namespace as its default one.
+    names.append(
+        rb"deleted-entry(?=[^<>]{0,4096}xmlns\s*=\s*[\"']" + re.escape(TOMBSTONES_NS) + rb")"
+    )
+    tag = re.compile(rb"<(?:" + b"|".join(names) + rb")(\s[^<>]{0,8192})?/?>")
+    refs: list[str] = []
+    for match in tag.finditer(body):
+        found = _REF_RE.search(match.group(1) or b"")
+        if found is None:
+            continue
+        ref = html.unescape((found.group(1) or found.group(2)).decode("utf-8", "replace")).strip()
+        if ref and ref not in refs:
+            refs.append(ref)
+        if len(refs) >= MAX_TOMBSTONES:
+            break
+    return tuple(refs)
 
 
 # --------------------------------------------------------------------------

@@ -50,12 +50,15 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
-    """What a feed document says: its own metadata and its entries, in document order."""
+    """What a feed document says: its own metadata, its entries in document order, and
+    the entries it says were deleted."""
 
     title: str
     link: str
     language: str | None
     items: tuple[Item, ...]
+    # The ``ref`` (the entry's id) of each RFC 6721 tombstone: entries the site withdrew.
+    withdrawn: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from autoposter.publishers.threads import (
     topic_tag,
 )
 from autoposter.storage import Storage
-from autoposter.types import AccountStore, Image, Item, Post, PostSpec
+from autoposter.types import AccountStore, Image, Item, Post, PostSpec, Removal, SentPost
 from tests.fakes import threads as ft
 from tests.fakes.apiserver import Fault
 from tests.test_dispatch import Alerts, Clock, dispatch, make_config, queue, states
@@ -461,3 +461,35 @@ def test_a_refused_token_pauses_the_account_with_one_alert(
     assert alerts.kinds() == ["account-paused"]
     assert states(storage) == ["pending"] * 3, "nothing is lost"
     assert server.posts == []
+
+
+def test_delete_takes_a_post_back_and_a_post_gone_is_gone(server: ft.FakeThreads) -> None:
+    p = make(server)
+    receipt = p.publish(p.render(item(), SPEC), key="k-delete")
+    sent = SentPost(
+        account="ville_threads",
+        remote_id=receipt.remote_id,
+        url=receipt.url,
+        key="k-delete",
+        sent_at=None,
+        link=LINK,
+        title="Budget 2026",
+    )
+    assert p.can_delete
+    assert p.delete(sent) == Removal.DELETED
+    assert server.posts == []
+    assert server.deleted == [receipt.remote_id]
+    assert p.delete(sent) == Removal.GONE  # again: nothing more to do
+    assert server.deleted == [receipt.remote_id]
+    (call,) = [r for r in server.requests if r.method == "DELETE"][:1]
+    assert call.query["access_token"] == [ft.TOKEN]
+
+
+def test_delete_with_a_refused_token_is_an_auth_error(server: ft.FakeThreads) -> None:
+    p = make(server)
+    receipt = p.publish(p.render(item(), SPEC), key="k-delete-auth")
+    server.revoke()
+    sent = SentPost("ville_threads", receipt.remote_id, None, "k", None, LINK, "Budget 2026")
+    with pytest.raises(AuthError):
+        p.delete(sent)
+    assert len(server.posts) == 1

@@ -22,12 +22,22 @@ from tests.fakes import (
     linkedin as fl,
     mastodon as fm,
     telegram as ft,
+    threads as fth,
     webhook as fw,
     x as fx,
 )
 from tests.fakes.apiserver import ApiServer, Fault
 
-ACCOUNTS = ("mastodon", "bluesky", "facebook", "x", "linkedin", "telegram", "webhook")
+ACCOUNTS = (
+    "mastodon",
+    "bluesky",
+    "facebook",
+    "x",
+    "linkedin",
+    "telegram",
+    "threads",
+    "webhook",
+)
 
 
 def networks_for() -> dict[str, ApiServer]:
@@ -39,6 +49,7 @@ def networks_for() -> dict[str, ApiServer]:
         "x": fx.FakeX(),
         "linkedin": fl.FakeLinkedIn(),
         "telegram": ft.FakeTelegram(),
+        "threads": fth.FakeThreads(),
         "webhook": fw.FakeWebhook(),
     }
 
@@ -106,6 +117,13 @@ def accounts_block(networks: dict[str, ApiServer]) -> dict[str, Any]:
             "chat_id": ft.CHANNEL,
             "timeout": 5,
         },
+        "threads": {
+            "type": "threads",
+            "api_url": networks["threads"].url,
+            "user_id": fth.USER_ID,
+            "access_token": fth.TOKEN,
+            "timeout": 5,
+        },
         "webhook": {"type": "webhook", "url": hook.hook_url, "secret": fw.SECRET, "timeout": 5},
     }
 
@@ -156,6 +174,7 @@ def present(networks: dict[str, ApiServer]) -> dict[str, int]:
         "x": len(networks["x"].tweets),  # type: ignore[attr-defined]
         "linkedin": len(networks["linkedin"].posts),  # type: ignore[attr-defined]
         "telegram": len(networks["telegram"].messages),  # type: ignore[attr-defined]
+        "threads": len(networks["threads"].posts),  # type: ignore[attr-defined]
         "webhook": sum(
             1
             for r in hook.received
@@ -316,7 +335,7 @@ def test_the_command_prints_each_account(
     for name in ACCOUNTS:
         assert f"item {posted.item} on {name}: deleted" in done.stdout
     assert present(networks) == dict.fromkeys(ACCOUNTS, 0)
-    for secret in (fm.TOKEN, ft.TOKEN, ff.PAGE_TOKEN, fl.TOKEN):
+    for secret in (fm.TOKEN, ft.TOKEN, ff.PAGE_TOKEN, fl.TOKEN, fth.TOKEN):
         assert secret not in done.stdout + done.stderr
 
 

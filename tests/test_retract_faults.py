@@ -212,5 +212,13 @@ def _creates(name: str, path: str, request: object) -> bool:
         body = getattr(request, "body", b"")
         return b'"retracted"' not in body
     return method == "POST" and path.rstrip("/").endswith(
-        ("/statuses", "createRecord", "/feed", "/2/tweets", "/rest/posts", "sendMessage")
+        (
+            "/statuses",
+            "createRecord",
+            "/feed",
+            "/2/tweets",
+            "/rest/posts",
+            "sendMessage",
+            "threads_publish",
+        )
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from autoposter.config.delivery import approval, blackouts, quiet_hours
-from autoposter.config.fields import check_keys, join
+from autoposter.config.fields import check_keys, describe, join
 from autoposter.config.model import (
     DEFAULT_BURST_LIMIT,
     DEFAULT_LANGUAGE,
@@ -15,13 +15,15 @@ from autoposter.config.model import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TEMPLATE,
     DEFAULT_TIMEOUT,
+    DEFAULT_WITHDRAW_WINDOW,
     MAX_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
+    WITHDRAW_ACTIONS,
     AccountConfig,
     FeedConfig,
     Filter,
 )
-from autoposter.config.reader import Field, Reader, duration, number
+from autoposter.config.reader import Check, Field, Reader, duration, number
 from autoposter.errors import ConfigError
 from autoposter.policy import Window
 
@@ -39,6 +41,18 @@ class Settings:
     burst_limit: int = DEFAULT_BURST_LIMIT
     timeout: float = DEFAULT_TIMEOUT
     max_bytes: int = DEFAULT_MAX_BYTES
+    on_withdraw: str = WITHDRAW_ACTIONS[0]
+    withdraw_window: float = DEFAULT_WITHDRAW_WINDOW
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    def check(reader: Reader, value: object, key: str) -> str:
+        if isinstance(value, str) and value in choices:
+            return value
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ConfigError(key, f"expected one of {allowed}, got {describe(value)}")
+
+    return check
 
 
 def _hashtags(reader: Reader, value: object, key: str) -> tuple[str, ...]:
@@ -56,6 +70,8 @@ _SETTINGS = MappingProxyType(
         ),
         "timeout": Field("timeout", duration(0.0, exclusive=True)),
         "max_bytes": Field("max_bytes", Reader.max_bytes),
+        "on_withdraw": Field("on_withdraw", _one_of(WITHDRAW_ACTIONS)),
+        "withdraw_window": Field("withdraw_window", duration(0.0, 90 * 86400.0)),
     }
 )
 _FEED_KEYS = (
@@ -122,6 +138,8 @@ def feed(
         ),
         approval=approval(reader, block.get("approval"), join(path, "approval")),
         urgent=_filter(reader, block.get("urgent"), join(path, "urgent")),
+        on_withdraw=settings.on_withdraw,
+        withdraw_window=settings.withdraw_window,
     )
 
 

@@ -28,6 +28,10 @@ DEFAULT_LANGUAGE = "en"
 DEFAULT_BURST_LIMIT = 5
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+#: What a feed does when an item it posted is withdrawn at the source (``on_withdraw``):
+#: the first is the default.
+WITHDRAW_ACTIONS = ("alert", "retract", "ignore")
+DEFAULT_WITHDRAW_WINDOW = 7 * 86400.0
 CONFIG_FILE_NAME = "autoposter.yaml"
 CONFIG_ENV_VAR = "AUTOPOSTER_CONFIG"
 # The health and metrics listener, when the `http:` block is present.
@@ -103,6 +107,10 @@ class FeedConfig:
     window: Window = field(default_factory=Window)
     approval: bool = False
     urgent: Filter = Filter()
+    # Withdrawn at the source: ``on_withdraw`` is alert | retract | ignore; pages are
+    # checked for items posted within ``withdraw_window``.
+    on_withdraw: str = WITHDRAW_ACTIONS[0]
+    withdraw_window: float = DEFAULT_WITHDRAW_WINDOW
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ Expected failures (a feed down, a network refusing a post) are values in the
 results and lines in the log; the other feeds and accounts go on.
 """
 
-from autoposter.pipeline.common import Clock, utcnow
+from autoposter.pipeline.common import Clock, FeedFetcher, utcnow
 from autoposter.pipeline.dispatch import (
     Backoff,
     DispatchResult,
@@ -30,7 +30,6 @@ from autoposter.pipeline.dispatch import (
 )
 from autoposter.pipeline.poll import (
     APPROVAL_REQUIRED,
-    FeedFetcher,
     FeedParser,
     PollResult,
     feed_due,

@@ -14,25 +14,14 @@ from autoposter import logs
 from autoposter.alerts import Alert, LogOnly, Notifier
 from autoposter.config import Config, FeedConfig
 from autoposter.errors import FeedError
-from autoposter.pipeline.common import Clock, utcnow
+from autoposter.pipeline.common import Clock, FeedFetcher, utcnow
+from autoposter.pipeline.withdraw import check_withdrawals
 from autoposter.routing import accepts, matches
 from autoposter.storage import FeedState, NewItem, PlannedDelivery, Storage
-from autoposter.types import DeliveryState, Fetched, Item, NotModified, ParsedFeed, PollStatus
+from autoposter.types import DeliveryState, Item, NotModified, ParsedFeed, PollStatus
 
 _NO_ALERTS = LogOnly()
 _FAILING_SCOPE = "feeds"
-
-
-class FeedFetcher(Protocol):
-    def fetch(
-        self,
-        url: str,
-        *,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        timeout: float = ...,
-        max_bytes: int = ...,
-    ) -> Fetched | NotModified: ...
 
 
 class FeedParser(Protocol):
@@ -50,8 +39,9 @@ MAX_FEED_BACKOFF = timedelta(hours=6)
 class PollResult:
     """What one poll of one feed did.
 
-    ``burst``: the burst guard held this poll's new items. ``seconds``: how long
-    the poll took (None when the feed was not polled, waiting out its backoff).
+    ``burst``: the burst guard held this poll's new items. ``withdrawn``: items found
+    withdrawn at the source. ``seconds``: how long the poll took (None when the feed
+    was not polled, waiting out its backoff).
     """
 
     feed: str
@@ -61,6 +51,7 @@ class PollResult:
     held: int = 0
     error: str | None = None
     burst: bool = False
+    withdrawn: int = 0
     seconds: float | None = None
 
 
@@ -103,7 +94,8 @@ def poll_feed(
         )
         if isinstance(fetched, NotModified):
             storage.record_unchanged(feed.name, feed.url, now())
-            return _logged(PollResult(feed.name, PollStatus.NOT_MODIFIED), started)
+            gone = _withdrawals(feed, None, storage, fetcher, alerts, now, baseline)
+            return _logged(PollResult(feed.name, PollStatus.NOT_MODIFIED, withdrawn=gone), started)
         if not baseline and state is not None and fetched.body_hash == state.body_hash:
             storage.record_unchanged(
                 feed.name,
@@ -112,7 +104,8 @@ def poll_feed(
                 etag=fetched.etag,
                 last_modified=fetched.last_modified,
             )
-            return _logged(PollResult(feed.name, PollStatus.UNCHANGED), started)
+            gone = _withdrawals(feed, None, storage, fetcher, alerts, now, baseline)
+            return _logged(PollResult(feed.name, PollStatus.UNCHANGED, withdrawn=gone), started)
         parsed = parser.parse(
             fetched.body, url=fetched.url, headers=fetched.headers, default_language=feed.language
         )
@@ -140,6 +133,7 @@ def poll_feed(
         last_modified=fetched.last_modified,
         body_hash=fetched.body_hash,
     )
+    gone = _withdrawals(feed, parsed, storage, fetcher, alerts, now, baseline)
     held = sum(1 for entry in new for d in entry.deliveries if d.state is DeliveryState.HELD)
     burst = len(fresh) > feed.burst_limit and not baseline
     if baseline:
@@ -152,6 +146,7 @@ def poll_feed(
             new=len(fresh),
             held=held,
             burst=burst,
+            withdrawn=gone,
         )
     if burst:
         logs.event(
@@ -175,6 +170,23 @@ def poll_feed(
             )
         )
     return _logged(result, started)
+
+
+def _withdrawals(
+    feed: FeedConfig,
+    parsed: ParsedFeed | None,
+    storage: Storage,
+    fetcher: FeedFetcher,
+    alerts: Notifier,
+    now: Clock,
+    baseline: bool,
+) -> int:
+    if baseline:
+        return 0  # a feed's first poll (or new URL's) has posted nothing to take back
+    found = check_withdrawals(
+        feed, parsed, storage=storage, fetcher=fetcher, alerts=alerts, now=now()
+    )
+    return len(found)
 
 
 def _alert_if_failing_long(
@@ -265,6 +277,7 @@ def _logged(result: PollResult, started: float, *, level: int | None = None) -> 
         items=result.items if result.items else None,
         new=result.new if result.status in (PollStatus.NEW, PollStatus.BASELINE) else None,
         held=result.held or None,
+        withdrawn=result.withdrawn or None,
         error=result.error,
         ms=round(seconds * 1000, 1),
     )

@@ -73,7 +73,17 @@ from autoposter.publishers._base import (
     with_policy,
 )
 from autoposter.render import hashtag
-from autoposter.types import AccountInfo, AccountStore, Image, Item, Post, PostSpec, Receipt
+from autoposter.types import (
+    AccountInfo,
+    AccountStore,
+    Image,
+    Item,
+    Post,
+    PostSpec,
+    Receipt,
+    Removal,
+    SentPost,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -565,6 +575,25 @@ class ThreadsPublisher(PublisherBase):
         return _http.status_error(
             self.name, status, f"Threads answered {said}", retry_after=retry_after
         )
+
+    # -- taking back -------------------------------------------------------------------
+
+    can_delete: ClassVar[bool] = True
+
+    def delete(self, sent: SentPost) -> Removal:
+        """``DELETE /{threads-media-id}`` (Meta allows 100 a day per profile). Graph answers
+        a post that no longer exists with its "does not exist" error (code 100): gone."""
+        with self._lock:
+            token = self._current_token()
+            try:
+                self._send(
+                    "DELETE", f"/{API_VERSION}/{sent.remote_id}", params={"access_token": token}
+                )
+            except RejectedError as e:
+                if "does not exist" in e.message:
+                    return Removal.GONE
+                raise
+        return Removal.DELETED
 
 
 def _digest(token: str) -> str:

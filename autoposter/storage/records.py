@@ -72,6 +72,20 @@ class StoredItem:
 
 
 @dataclass(frozen=True, slots=True)
+class PostedItem:
+    """An item that reached (or is to reach) its accounts, as withdrawal checks need it:
+    ``key`` and ``canonical_link`` as stored."""
+
+    id: int
+    key: str
+    canonical_link: str
+    link: str
+    title: str
+    published: datetime | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class DueDelivery:
     """One delivery with its item: what dispatch, reconciliation and the operator act on.
 

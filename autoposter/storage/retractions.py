@@ -15,8 +15,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from autoposter.storage.deliveries import DeliveriesMixin
-from autoposter.storage.records import DueDelivery
-from autoposter.storage.schema import deliveries, items
+from autoposter.storage.items import storage_key
+from autoposter.storage.records import DueDelivery, PostedItem
+from autoposter.storage.schema import deliveries, feeds, items
 from autoposter.types import DeliveryState, Removal, Transition
 
 _NOT_SENT = (
@@ -204,3 +205,56 @@ class RetractionsMixin(DeliveriesMixin):
             last_error=error,
             next_attempt_at=None,
         )
+
+    def posted_items(
+        self,
+        feed: str,
+        *,
+        sent_since: datetime | None = None,
+        keys: Sequence[str] | None = None,
+    ) -> list[PostedItem]:
+        """The feed's items with a delivery still to retract if need be (sent, or not sent
+        yet) and none retracted yet, oldest first: those with a post sent since
+        ``sent_since``, or (with ``keys``) those of these keys (as the feed gives them)."""
+        live = [DeliveryState.SENT.value, *(s.value for s in _NOT_SENT)]
+        query = (
+            sa.select(
+                items.c.id,
+                items.c.key,
+                items.c.canonical_link,
+                items.c.link,
+                items.c.title,
+                items.c.published,
+                items.c.first_seen_at,
+            )
+            .join(feeds, items.c.feed_id == feeds.c.id)
+            .join(deliveries, deliveries.c.item_id == items.c.id)
+            .where(
+                feeds.c.name == feed,
+                deliveries.c.state.in_(live),
+                deliveries.c.retract_requested_at.is_(None),
+            )
+            .group_by(items.c.id)
+            .order_by(items.c.id)
+        )
+        if keys is not None:
+            query = query.where(items.c.key.in_([storage_key(k) for k in keys]))
+        if sent_since is not None:
+            query = query.where(
+                deliveries.c.state == DeliveryState.SENT.value,
+                deliveries.c.sent_at >= sent_since,
+            )
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            PostedItem(
+                id=row.id,
+                key=row.key,
+                canonical_link=row.canonical_link,
+                link=row.link,
+                title=row.title,
+                published=row.published,
+                first_seen_at=row.first_seen_at,
+            )
+            for row in rows
+        ]

@@ -4,7 +4,8 @@ It speaks the documented requests: containers (``POST /v1.0/{user}/threads``,
 form fields, ``media_type`` TEXT or IMAGE), their status
 (``GET /v1.0/{id}?fields=status,error_message``), publishing
 (``POST /v1.0/{user}/threads_publish``), the profile's threads, its publishing
-limit, ``/me`` and ``/refresh_access_token``. It checks what Meta checks: the
+limit, ``/me``, ``/refresh_access_token`` and deleting a post
+(``DELETE /v1.0/{media-id}``, 100 a day). It checks what Meta checks: the
 ``access_token`` parameter, 500 characters (emoji counted as their UTF-8
 bytes), 5 distinct links, the topic tag's form, 250 published posts in 24
 hours. Errors are Graph's ``{"error": {"message", "type", "code",
@@ -28,6 +29,7 @@ USERNAME = "ville_exempleville"
 TOKEN = "THFAKElongLivedToken0123456789"
 REFRESHED_PREFIX = "THFAKErefreshed"
 QUOTA = 250
+DELETES_PER_DAY = 100
 
 V = r"/v1\.0"
 
@@ -53,6 +55,7 @@ class FakeThreads(ApiServer):
         self.containers: dict[str, dict[str, Any]] = {}
         self.posts: list[dict[str, Any]] = []
         self.refreshed: list[str] = []
+        self.deleted: list[str] = []  # ids of the posts deleted, in order
         # How many status reads of a new container answer IN_PROGRESS before FINISHED.
         self.in_progress_reads = 0
         # Image URLs Meta cannot download: their containers end in ERROR.
@@ -66,6 +69,7 @@ class FakeThreads(ApiServer):
         self.route("GET", rf"{V}/me", self.me)
         self.route("GET", rf"{V}/(?P<id>\d+)", self.read_object)
         self.route("GET", r"/refresh_access_token", self.refresh)
+        self.route("DELETE", rf"{V}/(?P<id>\d+)", self.delete_post)
 
     def reset(self) -> None:
         """Forget what was received and any fault not yet used (a server shared by tests)."""
@@ -77,6 +81,7 @@ class FakeThreads(ApiServer):
             self.containers.clear()
             self.posts.clear()
             self.refreshed.clear()
+            self.deleted.clear()
             self.in_progress_reads = 0
             self.broken_images.clear()
 
@@ -278,4 +283,21 @@ class FakeThreads(ApiServer):
             self.valid_tokens.add(token)
         return ApiResponse.json(
             {"access_token": token, "token_type": "bearer", "expires_in": 5_184_000}
+        )
+
+    def delete_post(self, request: ApiRequest) -> ApiResponse:
+        params = self._params(request)
+        self._auth(params)
+        assert request.match is not None
+        media_id = request.match["id"]
+        with self._plock:
+            if len(self.deleted) >= DELETES_PER_DAY:
+                raise graph_error(400, "You have reached the maximum number of deletes.", 4)
+            for post in self.posts:
+                if post["id"] == media_id:
+                    self.posts.remove(post)
+                    self.deleted.append(media_id)
+                    return ApiResponse.json({"success": True, "deleted_id": media_id})
+        raise graph_error(
+            400, "Unsupported delete request. Object does not exist.", 100, subcode=33
         )
