@@ -12,10 +12,10 @@ queue, preview, export), ``decisions`` (approve, reject, retry, skip, pause,
 resume), ``posting`` (one cycle, post now, backfill), ``retracting``
 (retract), ``database`` (upgrade, backup), ``watching`` (poll the watches,
 mentions, digest), ``console`` (what the web console shows and the decisions it
-writes), ``users`` (the console's users and sessions); all are imported from
-here. A new operator action is one function in the module of its kind,
-returning one result type, exported here, and a thin command (or page) over it
-that parses arguments and prints.
+writes), ``overview`` (the console's history, exports and accounts), ``users`` (the
+console's users and sessions); all are imported from here. A new operator action
+is one function in the module of its kind, returning one result type, exported here,
+and a thin command (or page) over it that parses arguments and prints.
 Expected failures are values in the results; a feed or account the
 configuration does not have raises ``NotFoundError``.
 
@@ -155,6 +155,33 @@ if TYPE_CHECKING:
     )
     from autoposter.app.inspect import (
         status as status,
+    )
+    from autoposter.app.overview import (
+        AccountRow as AccountRow,
+    )
+    from autoposter.app.overview import (
+        ExportTable as ExportTable,
+    )
+    from autoposter.app.overview import (
+        History as History,
+    )
+    from autoposter.app.overview import (
+        HistoryFilter as HistoryFilter,
+    )
+    from autoposter.app.overview import (
+        accounts_overview as accounts_overview,
+    )
+    from autoposter.app.overview import (
+        event_row as event_row,
+    )
+    from autoposter.app.overview import (
+        export_table as export_table,
+    )
+    from autoposter.app.overview import (
+        history as history,
+    )
+    from autoposter.app.overview import (
+        posted_row as posted_row,
     )
     from autoposter.app.posting import (
         BackfillProgress as BackfillProgress,
@@ -302,6 +329,15 @@ _WHERE = {
     "preview": "inspect",
     "queue": "inspect",
     "status": "inspect",
+    "AccountRow": "overview",
+    "ExportTable": "overview",
+    "History": "overview",
+    "HistoryFilter": "overview",
+    "accounts_overview": "overview",
+    "export_table": "overview",
+    "history": "overview",
+    "event_row": "overview",
+    "posted_row": "overview",
     "BackfillProgress": "posting",
     "BackfillRequest": "posting",
     "BackfillResult": "posting",

@@ -212,33 +212,9 @@ def export(
     start = since_utc(config, since)
     rows: list[dict[str, Any]]
     if events:
-        rows = [
-            {
-                "time": e.at.isoformat(),
-                "delivery": e.delivery,
-                "account": e.account,
-                "link": e.link,
-                "from": e.from_state or "",
-                "to": e.to_state,
-                "actor": e.actor,
-                "detail": e.detail or "",
-            }
-            for e in app.export_events(config, since=start)
-        ]
+        rows = [dict(app.event_row(e)) for e in app.export_events(config, since=start)]
     else:
-        rows = [
-            {
-                "sent_at": p.sent_at.isoformat(),
-                "account": p.account,
-                "feed": p.feed,
-                "title": p.title,
-                "link": p.link,
-                "post_url": p.remote_url or "",
-                "post_id": p.remote_id or "",
-                "delivery": p.delivery,
-            }
-            for p in app.export_posted(config, since=start)
-        ]
+        rows = [dict(app.posted_row(p)) for p in app.export_posted(config, since=start)]
     if fmt == "json":
         output.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
         return
