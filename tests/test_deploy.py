@@ -34,6 +34,7 @@ import yaml
 from tests.clitools import ROOT
 
 UNIT = ROOT / "deploy" / "autoposter.service"
+WEB_UNIT = ROOT / "deploy" / "autoposter-web.service"
 DOCKERFILE = ROOT / "Dockerfile"
 MAX_EXPOSURE = 2.0
 
@@ -52,9 +53,9 @@ def tool(name: str, why: str) -> str:
 # --- systemd --------------------------------------------------------------------------------
 
 
-def unit_settings() -> dict[str, list[str]]:
+def unit_settings(unit: Path = UNIT) -> dict[str, list[str]]:
     settings: dict[str, list[str]] = {}
-    for line in UNIT.read_text(encoding="utf-8").splitlines():
+    for line in unit.read_text(encoding="utf-8").splitlines():
         if "=" in line and not line.startswith(("#", "[")):
             key, _, value = line.partition("=")
             settings.setdefault(key.strip(), []).append(value.strip())
@@ -89,17 +90,35 @@ def test_the_unit_runs_the_daemon_as_a_notify_service_with_a_watchdog() -> None:
     assert "AF_INET" in s["RestrictAddressFamilies"][0]
 
 
-@pytest.fixture
-def checkable_unit(tmp_path: Path) -> Path:
+def test_the_web_unit_serves_the_console_as_the_same_user_with_the_same_hardening() -> None:
+    web, daemon = unit_settings(WEB_UNIT), unit_settings(UNIT)
+    assert web["ExecStart"][0].split()[1:3] == ["web", "--config"]
+    assert web["ExecStart"][0].split()[3] == daemon["ExecStart"][0].split()[3]
+    for key in ("User", "Group", "StateDirectory", "WorkingDirectory", "UMask"):
+        assert web[key] == daemon[key], key
+    assert "WatchdogSec" not in web  # waitress does not notify systemd
+    assert int(web["MemoryMax"][0].rstrip("M")) <= 256
+    hardening = {
+        k: v for k, v in daemon.items() if k.startswith(("Protect", "Private", "Restrict"))
+    }
+    for key, value in hardening.items():
+        assert web.get(key) == value, key
+    for key in ("NoNewPrivileges", "MemoryDenyWriteExecute", "CapabilityBoundingSet"):
+        assert web[key] == daemon[key], key
+
+
+@pytest.fixture(params=[UNIT, WEB_UNIT], ids=lambda p: p.name)
+def checkable_unit(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """The unit, with ExecStart pointing at a stub: verify insists the binary exists,
     and /opt/autoposter is not installed on a test machine."""
+    source: Path = request.param
     stub = tmp_path / "bin" / "autoposter"
     stub.parent.mkdir()
     stub.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
     stub.chmod(0o755)
-    text = UNIT.read_text(encoding="utf-8")
+    text = source.read_text(encoding="utf-8")
     assert "ExecStart=/opt/autoposter/bin/autoposter " in text
-    unit = tmp_path / "autoposter.service"
+    unit = tmp_path / source.name
     unit.write_text(text.replace("/opt/autoposter/bin/autoposter", str(stub)), encoding="utf-8")
     return unit
 
@@ -113,7 +132,7 @@ def test_systemd_analyze_verify(checkable_unit: Path) -> None:
         timeout=60,
         check=False,
     )
-    complaints = [line for line in done.stderr.splitlines() if "autoposter.service" in line]
+    complaints = [line for line in done.stderr.splitlines() if checkable_unit.name in line]
     assert done.returncode == 0, done.stderr
     assert not complaints, done.stderr
 
@@ -128,7 +147,8 @@ def test_systemd_analyze_security_rates_the_unit_ok(checkable_unit: Path) -> Non
         check=False,
     )
     found = re.search(
-        r"Overall exposure level for autoposter\.service: ([0-9.]+) (\w+)", done.stdout
+        rf"Overall exposure level for {re.escape(checkable_unit.name)}: ([0-9.]+) (\w+)",
+        done.stdout,
     )
     assert found is not None, done.stdout + done.stderr
     exposure, verdict = float(found.group(1)), found.group(2)
@@ -345,3 +365,16 @@ def test_compose_example_keeps_secrets_out_of_the_config() -> None:
     assert compose["secrets"]["mastodon_token"]["file"].startswith("./secrets/")
     assert service["stop_grace_period"] == "60s"
     assert all(p.startswith("127.0.0.1:") for p in service["ports"])
+
+
+def test_compose_serves_the_console_from_the_same_image_and_database() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    daemon, web = compose["services"]["autoposter"], compose["services"]["web"]
+    assert web["image"] == daemon["image"]
+    assert web["command"][0] == "web"
+    assert web["volumes"] == daemon["volumes"]
+    for key in ("read_only", "cap_drop", "security_opt", "init"):
+        assert web[key] == daemon[key], key
+    assert web["environment"]["AUTOPOSTER_WEB_LISTEN"].endswith(":8788")
+    assert web["ports"] == ["127.0.0.1:8788:8788"]
+    assert "8788/login" in " ".join(web["healthcheck"]["test"])
