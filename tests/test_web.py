@@ -254,3 +254,22 @@ def test_the_demo_serves_the_console_with_an_article_to_approve(tmp_path: Path) 
         killer.cancel()
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_the_accounts_page_reads_a_token_expiry_without_the_token(tmp_path: Path) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from autoposter.storage import Storage
+
+    site = make_site(tmp_path)
+    soon = datetime.now(UTC) + timedelta(days=3)
+    entry = {"for": "x", "token": "fake-refreshed-token", "expires": soon.isoformat()}
+    with Storage.open(site.config.database) as storage:
+        storage.set_account_state("console", "token", json.dumps(entry))
+        assert storage.token_expiries() == {"console": soon.isoformat()}
+    (row,) = app.accounts_overview(site.config)
+    assert row.expiry is not None
+    assert row.expiry.soon
+    assert not row.expiry.expired
+    assert "fake-refreshed-token" not in repr(row)
