@@ -35,6 +35,7 @@ import yaml
 from tests.clitools import ROOT
 
 UNIT = ROOT / "deploy" / "autoposter.service"
+WEB_UNIT = ROOT / "deploy" / "autoposter-web.service"
 DOCKERFILE = ROOT / "Dockerfile"
 MAX_EXPOSURE = 2.0
 
@@ -55,7 +56,7 @@ def tool(name: str, why: str) -> str:
 
 BACKUP_SERVICE = ROOT / "deploy" / "autoposter-backup.service"
 BACKUP_TIMER = ROOT / "deploy" / "autoposter-backup.timer"
-SERVICES = (UNIT, BACKUP_SERVICE)
+SERVICES = (UNIT, BACKUP_SERVICE, WEB_UNIT)
 HARDENING = (
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
@@ -99,6 +100,23 @@ def test_the_unit_runs_the_daemon_as_a_notify_service_with_a_watchdog() -> None:
     assert s["RestartPreventExitStatus"] == ["2"]
     assert_hardened(s)
     assert "AF_INET" in s["RestrictAddressFamilies"][0]
+
+
+def test_the_web_unit_serves_the_console_as_the_same_user_with_the_same_hardening() -> None:
+    web, daemon = unit_settings(WEB_UNIT), unit_settings(UNIT)
+    assert web["ExecStart"][0].split()[1:3] == ["web", "--config"]
+    assert web["ExecStart"][0].split()[3] == daemon["ExecStart"][0].split()[3]
+    for key in ("User", "Group", "StateDirectory", "WorkingDirectory", "UMask"):
+        assert web[key] == daemon[key], key
+    assert "WatchdogSec" not in web  # waitress does not notify systemd
+    assert int(web["MemoryMax"][0].rstrip("M")) <= 256
+    hardening = {
+        k: v for k, v in daemon.items() if k.startswith(("Protect", "Private", "Restrict"))
+    }
+    for key, value in hardening.items():
+        assert web.get(key) == value, key
+    for key in ("NoNewPrivileges", "MemoryDenyWriteExecute", "CapabilityBoundingSet"):
+        assert web[key] == daemon[key], key
 
 
 def test_the_backup_timer_runs_db_backup_daily_into_var_backups() -> None:
@@ -444,3 +462,16 @@ def test_the_changelog_keeps_an_unreleased_section() -> None:
     assert text.startswith("# Changelog")
     assert "Keep a Changelog" in text
     assert "\n## [Unreleased]\n" in text
+
+
+def test_compose_serves_the_console_from_the_same_image_and_database() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    daemon, web = compose["services"]["autoposter"], compose["services"]["web"]
+    assert web["image"] == daemon["image"]
+    assert web["command"][0] == "web"
+    assert web["volumes"] == daemon["volumes"]
+    for key in ("read_only", "cap_drop", "security_opt", "init"):
+        assert web[key] == daemon[key], key
+    assert web["environment"]["AUTOPOSTER_WEB_LISTEN"].endswith(":8788")
+    assert web["ports"] == ["127.0.0.1:8788:8788"]
+    assert "8788/login" in " ".join(web["healthcheck"]["test"])

@@ -4,6 +4,10 @@ throttling, and its memory at rest."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +19,15 @@ from autoposter.config import parse_config
 from autoposter.errors import ConfigError, RefusedError
 from autoposter.web.security import Throttle
 from tests.clitools import autoposter
-from tests.webconsole import PASSWORD, Article, make_site, process
+from tests.webconsole import (
+    PASSWORD,
+    ROOT,
+    Article,
+    free_port,
+    make_site,
+    process,
+    wait_for,
+)
 
 
 def test_the_web_block_and_its_defaults() -> None:
@@ -192,3 +204,72 @@ def test_the_console_idles_under_60_mb(tmp_path: Path) -> None:
         rss = _rss_kib(proc.pid)
     print(f"autoposter web RSS after login and four pages: {rss / 1024:.1f} MiB")
     assert rss < 60 * 1024
+
+
+def test_the_demo_serves_the_console_with_an_article_to_approve(tmp_path: Path) -> None:
+    port = free_port()
+    command = ["demo", "--web", "--dir", str(tmp_path), "--listen", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autoposter", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    # readline() waits for a line: a demo that hangs silent is killed, ending the wait.
+    killer = threading.Timer(60, proc.kill)
+    killer.start()
+    try:
+        assert proc.stdout is not None
+        printed: list[str] = []
+        for _ in range(200):  # the demo prints a few dozen lines, then serves
+            line = proc.stdout.readline()
+            printed.append(line)
+            if line.strip().startswith("password:") or not line:
+                break
+        output = "".join(printed)
+        assert f"address:  http://127.0.0.1:{port}/" in output, output
+        password = printed[-1].split(":", 1)[1].strip()
+        base = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                return httpx.get(base + "/login", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(answers, 20)
+        with httpx.Client(base_url=base) as client:
+            page = client.get("/login")
+            csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+            login = client.post(
+                "/login", data={"name": "demo", "password": password, "csrf_token": csrf}
+            )
+            assert login.status_code == 302
+            waiting = client.get("/approve")
+            assert waiting.status_code == 200
+            assert waiting.text.count("<article") == 1
+            assert client.get("/users").status_code == 200  # the demo user administers
+    finally:
+        killer.cancel()
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_the_accounts_page_reads_a_token_expiry_without_the_token(tmp_path: Path) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from autoposter.storage import Storage
+
+    site = make_site(tmp_path)
+    soon = datetime.now(UTC) + timedelta(days=3)
+    entry = {"for": "x", "token": "fake-refreshed-token", "expires": soon.isoformat()}
+    with Storage.open(site.config.database) as storage:
+        storage.set_account_state("console", "token", json.dumps(entry))
+        assert storage.token_expiries() == {"console": soon.isoformat()}
+    (row,) = app.accounts_overview(site.config)
+    assert row.expiry is not None
+    assert row.expiry.soon
+    assert not row.expiry.expired
+    assert "fake-refreshed-token" not in repr(row)

@@ -8,6 +8,7 @@ AUTOPOSTER_REQUIRE_BROWSER=1 (CI) makes that a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -280,20 +281,15 @@ def mastodon() -> Iterator[FakeMastodon]:
     server.stop()
 
 
+def _mastodon_site(tmp_path: Path, mastodon: FakeMastodon) -> Site:
+    account = {"type": "mastodon", "api_url": mastodon.url, "access_token": TOKEN}
+    return make_site(tmp_path, accounts={"ville_masto": {**account, "images": "never"}})
+
+
 def test_the_running_daemon_posts_what_was_approved_and_the_edited_text(
     browser: Any, tmp_path: Path, axe_script: str, mastodon: FakeMastodon
 ) -> None:
-    site = make_site(
-        tmp_path,
-        accounts={
-            "ville_masto": {
-                "type": "mastodon",
-                "api_url": mastodon.url,
-                "access_token": TOKEN,
-                "images": "never",
-            }
-        },
-    )
+    site = _mastodon_site(tmp_path, mastodon)
     site.publish([Article("piscine", "La piscine rouvre lundi"), Article("bal", "Bal du 14")])
     with process(site, "web"), process(site, "run"):
         console = Console(browser, site, axe_script)
@@ -322,3 +318,259 @@ def test_the_running_daemon_posts_what_was_approved_and_the_edited_text(
         assert page.locator("a", has_text="see the post").count() == 2
         console.check()
         console.close()
+
+
+# --- publish now, history, retract, accounts, users, watch ----------------------------------
+
+
+def _sent(site: Site, articles: list[Article]) -> None:
+    """The articles polled, approved and posted by one cycle."""
+    from autoposter import app
+
+    site.publish(articles)
+    app.approve(site.config, app.Selection(held_only=True), actor="test")
+    app.run_cycle(site.config, parse_workers=0)
+
+
+def test_publish_now_is_previewed_then_posted_by_the_running_daemon(
+    browser: Any, tmp_path: Path, axe_script: str, mastodon: FakeMastodon
+) -> None:
+    site = _mastodon_site(tmp_path, mastodon)
+    with process(site, "web"), process(site, "run"):
+        console = Console(browser, site, axe_script)
+        page = console.log_in("marie")
+        with page.expect_navigation():
+            page.click("nav >> text=Publish now")
+        console.check()
+        page.fill("#title", "Coupure d'eau rue des Lilas ce soir")
+        page.fill("#link", "https://www.ville.example/actu/coupure")
+        page.check("#urgent")
+        with page.expect_navigation():
+            page.click("button[value=preview]")
+        preview = page.locator("#h-preview + section pre.text").inner_text()
+        assert "Coupure d'eau rue des Lilas ce soir" in preview
+        assert "https://www.ville.example/actu/coupure" in preview
+        assert page.input_value("#title") == "Coupure d'eau rue des Lilas ce soir"
+        console.check()
+        with page.expect_navigation():
+            page.click("text=Publish on these networks")
+        assert "Queued" in page.inner_text("[role=status]")
+        assert wait_for(lambda: len(mastodon.statuses) == 1, 30), mastodon.statuses
+        assert "https://www.ville.example/actu/coupure" in mastodon.statuses[0].text
+        console.close()
+
+
+def test_publish_now_refuses_a_link_that_is_not_a_web_address(console: Console, site: Site) -> None:
+    page = console.log_in("marie")
+    console.go("/post")
+    page.fill("#title", "Titre")
+    page.evaluate("document.querySelector('#link').type = 'text'")  # past the browser's check
+    page.fill("#link", "javascript:alert(1)")
+    with page.expect_navigation():
+        page.click("button[value=preview]")
+    page.evaluate("document.querySelector('#link').type = 'text'")
+    with page.expect_navigation():
+        page.click("text=Publish on these networks")
+    assert "http(s) address" in page.inner_text("[role=alert]")
+    assert page.input_value("#title") == "Titre"
+    assert site.states() == []
+    console.check()
+
+
+def test_history_filters_and_downloads(console: Console, site: Site) -> None:
+    formula = '=HYPERLINK("https://x.example") Bal du 14'
+    sent = [Article("piscine", "La piscine rouvre lundi"), Article("bal", formula)]
+    _sent(site, sent)
+    site.publish([*sent, Article("marche", "Marché de Noël")])
+    page = console.log_in("victor")
+    console.go("/history")
+    assert page.locator("ul.history li").count() == 3
+    console.check()
+    page.select_option("#f-state", "sent")
+    with page.expect_navigation():
+        page.click("text=Show")
+    rows = page.locator("ul.history li")
+    assert rows.count() == 2
+    assert "La piscine rouvre lundi" in rows.all_inner_texts()[1]
+    assert "Marché" not in page.inner_text("ul.history")
+    assert "by test" in page.inner_text("#h-events ~ ul")
+    console.check()
+    with page.expect_download() as got:
+        page.click(".exports a >> nth=0")
+    lines = Path(got.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "sent_at,account,feed,title,link,post_url,post_id,delivery"
+    assert len(lines) == 3
+    # A title a spreadsheet would run as a formula is exported as text.
+    assert any(",\"'=HYPERLINK(" in line for line in lines), lines
+    with page.expect_download() as got:
+        page.click(".exports a >> nth=3")
+    events = json.loads(Path(got.value.path()).read_text(encoding="utf-8"))
+    assert {e["to"] for e in events} >= {"held", "pending", "sent"}
+    page.select_option("#f-state", "held")
+    with page.expect_navigation():
+        page.click("text=Show")
+    assert page.inner_text("ul.history").count("Marché de Noël") == 1
+
+
+def test_retract_from_the_history_records_it_for_the_daemon(console: Console, site: Site) -> None:
+    _sent(site, [Article("piscine", "La piscine rouvre lundi")])
+    page = console.log_in("marie")
+    console.go("/history")
+    with page.expect_navigation():
+        page.click("a.button:has-text('Retract')")
+    assert "La piscine rouvre lundi" in page.locator("h1").inner_text()
+    console.check()
+    # The browser asks for a reason; the server does too, when the browser does not.
+    page.evaluate("document.querySelector('#reason').removeAttribute('required')")
+    with page.expect_navigation():
+        page.click("text=Delete these posts")
+    assert "Say why" in page.inner_text("[role=alert]")
+    assert site.states() == ["sent"]
+    page.fill("#reason", "Date erronée")
+    with page.expect_navigation():
+        page.click("text=Delete these posts")
+    assert "Retraction recorded for 1 post" in page.inner_text("[role=status]")
+    assert site.states() == ["retracting"]
+    assert "to be deleted" in page.inner_text("ul.history")
+    console.check()
+
+
+def test_a_viewer_sees_no_pause_resume_or_retract_and_is_refused(
+    console: Console, site: Site
+) -> None:
+    from autoposter import app
+
+    _sent(site, [Article("piscine", "La piscine rouvre lundi")])
+    app.pause_account(site.config, "console", reason="test", actor="test")
+    page = console.log_in("victor")
+    console.go("/accounts")
+    assert "Paused:" in page.inner_text("main")
+    assert page.locator("main button").count() == 0
+    console.check()
+    console.go("/history")
+    assert page.locator("text=Retract").count() == 0
+    assert page.locator("nav >> text=Publish now").count() == 0
+    assert page.locator("nav >> text=Users").count() == 0
+    csrf = page.locator("form.logout input[name=csrf_token]").input_value()
+    for path, form in (
+        ("/accounts/console/resume", {}),
+        ("/accounts/console/pause", {"reason": "x"}),
+        ("/items/2/retract", {"reason": "x"}),
+        ("/post", {"feed": "actu", "title": "x", "link": "https://x.example/"}),
+        ("/users", {"name": "eve", "password": "a-fake-password", "role": "admin"}),
+    ):
+        answer = page.request.post(site.url + path, form={"csrf_token": csrf, **form})
+        assert answer.status == 403, path
+    for path in ("/users", "/post", "/items/2/retract"):
+        assert page.request.get(site.url + path).status == 403, path
+    assert site.states() == ["sent"]
+    assert app.accounts_overview(site.config)[0].paused
+
+
+def test_an_admin_pauses_and_resumes_an_account(
+    browser: Any, tmp_path: Path, axe_script: str
+) -> None:
+    site = make_site(tmp_path, users=(("ada", "admin"),))
+    with process(site, "web"):
+        console = Console(browser, site, axe_script)
+        page = console.log_in("ada")
+        console.go("/accounts")
+        assert "Posting." in page.inner_text("main")
+        console.check()
+        page.fill("#reason-1", "Compte en maintenance")
+        with page.expect_navigation():
+            page.click("text=Pause console")
+        assert "Account paused." in page.inner_text("[role=status]")
+        assert "Compte en maintenance (web:ada)" in page.inner_text("main")
+        console.check()
+        with page.expect_navigation():
+            page.click("text=Resume console")
+        assert "Account resumed." in page.inner_text("[role=status]")
+        assert "Posting." in page.inner_text("main")
+        console.close()
+
+
+def test_an_admin_adds_and_disables_a_user(browser: Any, tmp_path: Path, axe_script: str) -> None:
+    from autoposter import app
+
+    site = make_site(tmp_path, users=(("ada", "admin"), ("marie", "editor")))
+    with process(site, "web"):
+        console = Console(browser, site, axe_script)
+        page = console.log_in("ada")
+        console.go("/users")
+        console.check()
+        page.fill("#new-name", "paul")
+        page.fill("#new-password", "a-fake-password-2")
+        page.select_option("#new-role", "editor")
+        with page.expect_navigation():
+            page.click("text=Add the user")
+        assert "User saved." in page.inner_text("[role=status]")
+        page.fill("#new-name", "paul")
+        page.fill("#new-password", "a-fake-password-2")
+        with page.expect_navigation():
+            page.click("text=Add the user")
+        assert "already a user named 'paul'" in page.inner_text("[role=alert]")
+        with page.expect_navigation():
+            page.click("text=Disable marie")
+        assert "User disabled" in page.inner_text("[role=status]")
+        assert page.locator("text=Disable ada").count() == 0  # not oneself
+        console.check()
+        console.close()
+    found = {u.name: u for u in app.list_users(site.config)}
+    assert found["paul"].role == "editor"
+    assert found["marie"].disabled
+
+
+def test_the_watch_page_lists_what_was_found(browser: Any, tmp_path: Path, axe_script: str) -> None:
+    from autoposter import app
+
+    shutil.copytree(ROOT / "autoposter" / "demo" / "watch", tmp_path / "watch")
+    site = make_site(tmp_path)
+    text = site.config_path.read_text(encoding="utf-8")
+    watch = (ROOT / "autoposter" / "demo" / "watch.yaml").read_text(encoding="utf-8")
+    block = watch[watch.index("\nsmtp:") :]  # its smtp and watch blocks
+    site.config_path.write_text(text + "\n" + block, encoding="utf-8")
+    app.run_watches(site.config, alerts=False)
+    with process(site, "web"):
+        console = Console(browser, site, axe_script)
+        page = console.log_in("victor")
+        console.go("/watch")
+        assert page.locator("main li").count() >= 1
+        assert page.locator("main li script, main li img").count() == 0
+        console.check()
+        console.close()
+
+
+def test_screenshots_of_every_page(browser: Any, tmp_path: Path, axe_script: str) -> None:
+    from autoposter import app
+
+    site = make_site(tmp_path, users=(("ada", "admin"),))
+    _sent(site, [Article("piscine", "La piscine municipale rouvre lundi après travaux")])
+    site.publish([Article("marche", "Marché de Noël : 40 exposants les 12 et 13 décembre")])
+    app.pause_account(site.config, "console", reason="maintenance du compte", actor="test")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pages = {
+        "post": "/post",
+        "history": "/history",
+        "accounts": "/accounts",
+        "users": "/users",
+        "watch": "/watch",
+    }
+    with process(site, "web"):
+        for width, kind in ((1280, "desktop"), (390, "phone")):
+            shot = Console(browser, site, axe_script, width=width)
+            shot.log_in("ada")
+            for name, path in {**pages, "retract": "/items/2/retract"}.items():
+                shot.go(path)
+                if name == "post":
+                    shot.page.fill("#title", "Coupure d'eau rue des Lilas ce soir")
+                    shot.page.fill("#link", "https://www.ville.example/actu/coupure")
+                    with shot.page.expect_navigation():
+                        shot.page.click("button[value=preview]")
+                shot.check()
+                scroll = shot.page.evaluate("document.documentElement.scrollWidth")
+                assert scroll <= width, (name, scroll)
+                shot.page.screenshot(
+                    path=str(SCREENSHOTS / f"console-{name}-{kind}.png"), full_page=True
+                )
+            shot.close()

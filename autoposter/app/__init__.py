@@ -13,10 +13,10 @@ resume), ``alerting`` (test alert, mail server check), ``posting`` (one cycle,
 post now, backfill), ``retracting``
 (retract), ``database`` (upgrade, backup), ``watching`` (poll the watches,
 mentions, digest), ``console`` (what the web console shows and the decisions it
-writes), ``users`` (the console's users and sessions); all are imported from
-here. A new operator action is one function in the module of its kind,
-returning one result type, exported here, and a thin command (or page) over it
-that parses arguments and prints.
+writes), ``overview`` (the console's history, exports and accounts), ``users`` (the
+console's users and sessions); all are imported from here. A new operator action
+is one function in the module of its kind, returning one result type, exported here,
+and a thin command (or page) over it that parses arguments and prints.
 Expected failures are values in the results; a feed or account the
 configuration does not have raises ``NotFoundError``.
 
@@ -96,6 +96,17 @@ if TYPE_CHECKING:
         preview as preview,
         queue as queue,
         status as status,
+    )
+    from autoposter.app.overview import (
+        AccountRow as AccountRow,
+        ExportTable as ExportTable,
+        History as History,
+        HistoryFilter as HistoryFilter,
+        accounts_overview as accounts_overview,
+        event_row as event_row,
+        export_table as export_table,
+        history as history,
+        posted_row as posted_row,
     )
     from autoposter.app.posting import (
         BackfillProgress as BackfillProgress,
@@ -203,6 +214,15 @@ _WHERE = {
     "preview": "inspect",
     "queue": "inspect",
     "status": "inspect",
+    "AccountRow": "overview",
+    "ExportTable": "overview",
+    "History": "overview",
+    "HistoryFilter": "overview",
+    "accounts_overview": "overview",
+    "export_table": "overview",
+    "history": "overview",
+    "event_row": "overview",
+    "posted_row": "overview",
     "BackfillProgress": "posting",
     "BackfillRequest": "posting",
     "BackfillResult": "posting",

@@ -273,33 +273,9 @@ def export(
 
     rows: list[dict[str, Any]]
     if events:
-        rows = [
-            {
-                "time": when(e.at),
-                "delivery": e.delivery,
-                "account": e.account,
-                "link": e.link,
-                "from": e.from_state or "",
-                "to": e.to_state,
-                "actor": e.actor,
-                "detail": e.detail or "",
-            }
-            for e in app.export_events(config, since=start)
-        ]
+        rows = [dict(app.event_row(e, when)) for e in app.export_events(config, since=start)]
     else:
-        rows = [
-            {
-                "sent_at": when(p.sent_at),
-                "account": p.account,
-                "feed": p.feed,
-                "title": p.title,
-                "link": p.link,
-                "post_url": p.remote_url or "",
-                "post_id": p.remote_id or "",
-                "delivery": p.delivery,
-            }
-            for p in app.export_posted(config, since=start)
-        ]
+        rows = [dict(app.posted_row(p, when)) for p in app.export_posted(config, since=start)]
     if fmt == "json":
         output.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
         return

@@ -131,5 +131,24 @@ class AccountsMixin(StorageBase):
                     )
                 )
 
+    def token_expiries(self) -> dict[str, str]:
+        """Account -> the expiry its publisher stored with a refreshed token (the
+        ``expires`` of its ``token`` state). Only that date is read: the token itself
+        never leaves the database, so the web console can show it."""
+        with self._tx() as conn:
+            # SQLite reads JSON from text as it is; PostgreSQL needs the text cast to json.
+            value = (
+                sa.type_coerce(account_state.c.value, sa.JSON)
+                if conn.dialect.name == "sqlite"
+                else sa.cast(account_state.c.value, sa.JSON)
+            )
+            expires = value["expires"].as_string()
+            rows = conn.execute(
+                sa.select(account_state.c.account, expires.label("expires")).where(
+                    account_state.c.key == "token"
+                )
+            ).all()
+        return {row.account: str(row.expires) for row in rows if row.expires}
+
     def account_state(self, account: str) -> AccountState:
         return AccountState(self, account)

@@ -181,6 +181,7 @@ class RecentDelivery:
     remote_url: str | None
     last_error: str | None
     updated_at: datetime
+    item_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

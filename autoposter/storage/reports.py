@@ -147,12 +147,21 @@ class ReportsMixin(StorageBase):
         return [AccountSummary(account=a, counts=c) for a, c in sorted(by_account.items())]
 
     def recent_deliveries(
-        self, limit: int = 10, *, state: str | None = None
+        self,
+        limit: int = 10,
+        *,
+        state: str | None = None,
+        account: str | None = None,
+        feed: str | None = None,
+        since: datetime | None = None,
+        item: int | None = None,
     ) -> list[RecentDelivery]:
-        """The latest deliveries to change, optionally only those in one state."""
+        """The latest deliveries to change, optionally only those in one state, of one
+        account, feed or item, changed since a moment."""
         query = (
             sa.select(
                 deliveries.c.id,
+                deliveries.c.item_id,
                 deliveries.c.account,
                 deliveries.c.state,
                 deliveries.c.remote_url,
@@ -169,6 +178,14 @@ class ReportsMixin(StorageBase):
         )
         if state is not None:
             query = query.where(deliveries.c.state == state)
+        if account is not None:
+            query = query.where(deliveries.c.account == account)
+        if feed is not None:
+            query = query.where(feeds.c.name == feed)
+        if since is not None:
+            query = query.where(deliveries.c.updated_at >= since)
+        if item is not None:
+            query = query.where(deliveries.c.item_id == item)
         with self._tx() as conn:
             rows = conn.execute(query).all()
         return [
@@ -182,6 +199,7 @@ class ReportsMixin(StorageBase):
                 remote_url=row.remote_url,
                 last_error=row.last_error,
                 updated_at=row.updated_at,
+                item_id=row.item_id,
             )
             for row in rows
         ]

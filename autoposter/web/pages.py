@@ -4,14 +4,29 @@ never repeats a decision)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, make_response, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 
 from autoposter import app
-from autoposter.errors import AutoposterError, RefusedError
+from autoposter.errors import AutoposterError, NotFoundError, RefusedError
+from autoposter.types import DeliveryState
 from autoposter.web.security import (
     LOGIN_COOKIE,
     client_address,
@@ -24,7 +39,18 @@ from autoposter.web.security import (
 __all__ = ["register"]
 
 # The messages a redirect may ask a page to show (``?done=``); anything else shows nothing.
-DONE = ("approved", "rejected", "urgent", "edited", "queued", "paused", "resumed", "user")
+DONE = (
+    "approved",
+    "rejected",
+    "urgent",
+    "edited",
+    "queued",
+    "paused",
+    "resumed",
+    "user",
+    "disabled",
+    "retracting",
+)
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
@@ -176,6 +202,227 @@ def edit_text(delivery_id: int) -> Response:
     return make_response(redirect(url_for("to_approve", done="edited") + f"#d{delivery_id}"))
 
 
+# --- publish now ------------------------------------------------------------------------
+
+
+def _post_request() -> app.PostRequest:
+    return app.PostRequest(
+        feed=request.form.get("feed", ""),
+        title=request.form.get("title", "")[:500],
+        link=request.form.get("link", "")[:2000],
+        summary=request.form.get("summary", "")[:5000],
+        accounts=tuple(request.form.getlist("account")),
+        urgent=request.form.get("urgent") == "yes",
+    )
+
+
+def _publish_page(
+    status: int = 200,
+    *,
+    form: app.PostRequest | None = None,
+    previews: tuple[app.PostPreview, ...] = (),
+    error: str | None = None,
+) -> Response:
+    conf = config()
+    feed = form.feed if form is not None else next(iter(conf.feeds), "")
+    return _page(
+        "publish.html",
+        status,
+        feeds=tuple(conf.feeds),
+        accounts=tuple(conf.accounts),
+        form=form or app.PostRequest(feed=feed, title="", link=""),
+        previews=previews,
+        error=error,
+    )
+
+
+@requires("editor")
+def publish_form() -> Response:
+    return _publish_page()
+
+
+@requires("editor")
+def publish() -> Response:
+    """Preview the message on each network, or queue it for the daemon to send."""
+    form = _post_request()
+    try:
+        if request.form.get("action") == "queue":
+            app.queue_post(config(), form, actor=g.visitor.actor)
+            return make_response(redirect(url_for("dashboard", done="queued")))
+        return _publish_page(form=form, previews=app.preview_post(config(), form))
+    except (RefusedError, NotFoundError) as e:
+        return _publish_page(422, form=form, error=str(e))
+
+
+# --- history ----------------------------------------------------------------------------
+
+PERIODS = (1, 7, 30, 365)
+
+
+def _history_filter() -> app.HistoryFilter:
+    conf = config()
+    account = request.args.get("account") or None
+    feed = request.args.get("feed") or None
+    state = request.args.get("state") or None
+    days = request.args.get("days", 30, type=int)
+    return app.HistoryFilter(
+        account=account if account in conf.accounts else None,
+        feed=feed if feed in conf.feeds else None,
+        state=state if state in set(DeliveryState) else None,
+        days=days if days in PERIODS else None,
+    )
+
+
+@requires("viewer")
+def history() -> Response:
+    selected = _history_filter()
+    return _page(
+        "history.html",
+        selected=selected,
+        found=app.history(config(), selected),
+        periods=PERIODS,
+        states=tuple(DeliveryState),
+        accounts=tuple(config().accounts),
+        feeds=tuple(config().feeds),
+        tz=config().tz(),
+    )
+
+
+@requires("viewer")
+def export() -> Response:
+    """The public record or the audit trail, as CSV or JSON, for the history's filter."""
+    events = request.args.get("what") == "events"
+    table = app.export_table(config(), _history_filter(), events=events)
+    name = "autoposter-events" if events else "autoposter-posted"
+    if request.args.get("format") == "json":
+        body = json.dumps([dict(row) for row in table.rows], ensure_ascii=False, indent=2)
+        response = make_response(body + "\n")
+        response.mimetype = "application/json"
+        extension = "json"
+    else:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=table.fields)
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in table.rows)
+        response = make_response(out.getvalue())
+        response.mimetype = "text/csv"
+        extension = "csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
+    return response
+
+
+def _cell(value: str | int) -> str | int:
+    """A feed's text that a spreadsheet would read as a formula is shown as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+# --- retracting -------------------------------------------------------------------------
+
+
+@requires("editor")
+def retract_form(item_id: int) -> Response:
+    found = app.history(config(), app.HistoryFilter(item=item_id, days=None))
+    if not found.deliveries:
+        abort(404)
+    return _page("retract.html", item_id=item_id, copies=found.deliveries)
+
+
+@requires("editor")
+def retract(item_id: int) -> Response:
+    """Record the retraction; the daemon deletes the posts (this process holds no token)."""
+    reason = request.form.get("reason", "").strip()[:500]
+    if not reason:
+        found = app.history(config(), app.HistoryFilter(item=item_id, days=None))
+        return _page(
+            "retract.html", 422, item_id=item_id, copies=found.deliveries, error="no reason"
+        )
+    wanted = app.RetractRequest(items=(str(item_id),), reason=reason, carry_out=False)
+    report = app.retract(config(), wanted, actor=g.visitor.actor)
+    n = len(report.copies)
+    return make_response(redirect(url_for("history", done="retracting", n=n, days=1)))
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+@requires("viewer")
+def accounts() -> Response:
+    return _page("accounts.html", rows=app.accounts_overview(config()))
+
+
+@requires("admin")
+def pause(name: str) -> Response:
+    if name not in config().accounts:
+        abort(404)
+    reason = request.form.get("reason", "").strip()[:300] or "paused from the console"
+    app.pause_account(config(), name, reason=reason, actor=g.visitor.actor)
+    return make_response(redirect(url_for("accounts", done="paused")))
+
+
+@requires("admin")
+def resume(name: str) -> Response:
+    if name not in config().accounts:
+        abort(404)
+    app.resume_account(config(), name, actor=g.visitor.actor)
+    return make_response(redirect(url_for("accounts", done="resumed")))
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+@requires("admin")
+def users(status: int = 200, error: str | None = None) -> Response:
+    return _page("users.html", status, people=app.list_users(config()), error=error)
+
+
+@requires("admin")
+def add_user() -> Response:
+    try:
+        app.add_user(
+            config(),
+            request.form.get("name", "")[:70],
+            request.form.get("password", ""),
+            request.form.get("role", ""),
+            actor=g.visitor.actor,
+        )
+    except RefusedError as e:
+        return users(422, str(e))
+    return make_response(redirect(url_for("users", done="user")))
+
+
+@requires("admin")
+def disable_user(name: str) -> Response:
+    if name == g.visitor.name:
+        return users(422, "you cannot disable yourself")
+    try:
+        app.disable_user(config(), name, actor=g.visitor.actor)
+    except RefusedError as e:
+        return users(422, str(e))
+    return make_response(redirect(url_for("users", done="disabled")))
+
+
+# --- the watch --------------------------------------------------------------------------
+
+WATCH_DAYS = 7
+
+
+@requires("viewer")
+def watch() -> Response:
+    conf = config()
+    since = datetime.now(UTC) - timedelta(days=WATCH_DAYS)
+    found = app.mentions(conf, since=since) if conf.watch.watches else []
+    newest = sorted(found, key=lambda m: m.first_seen_at, reverse=True)
+    return _page(
+        "watch.html",
+        found=newest,
+        watches=tuple(conf.watch.watches),
+        days=WATCH_DAYS,
+        tz=conf.tz(),
+    )
+
+
 def error_page(e: HTTPException) -> Response:
     code = e.code or 500
     reason = "csrf" if e.description == "csrf" else None
@@ -196,5 +443,18 @@ def register(web: Flask) -> None:
     web.add_url_rule("/approve", "decide_many", decide_many, methods=["POST"])
     web.add_url_rule("/approve/<int:item_id>", "decide", decide, methods=["POST"])
     web.add_url_rule("/deliveries/<int:delivery_id>/text", "edit_text", edit_text, methods=["POST"])
+    web.add_url_rule("/post", "publish_form", publish_form, methods=["GET"])
+    web.add_url_rule("/post", "publish", publish, methods=["POST"])
+    web.add_url_rule("/history", "history", history, methods=["GET"])
+    web.add_url_rule("/history/export", "export", export, methods=["GET"])
+    web.add_url_rule("/items/<int:item_id>/retract", "retract_form", retract_form, methods=["GET"])
+    web.add_url_rule("/items/<int:item_id>/retract", "retract", retract, methods=["POST"])
+    web.add_url_rule("/accounts", "accounts", accounts, methods=["GET"])
+    web.add_url_rule("/accounts/<name>/pause", "pause", pause, methods=["POST"])
+    web.add_url_rule("/accounts/<name>/resume", "resume", resume, methods=["POST"])
+    web.add_url_rule("/users", "users", users, methods=["GET"])
+    web.add_url_rule("/users", "add_user", add_user, methods=["POST"])
+    web.add_url_rule("/users/<name>/disable", "disable_user", disable_user, methods=["POST"])
+    web.add_url_rule("/watch", "watch", watch, methods=["GET"])
     web.register_error_handler(HTTPException, error_page)
     web.register_error_handler(AutoposterError, failure_page)
