@@ -1040,3 +1040,44 @@ def test_reading_the_example_config_does_not_import_sqlalchemy() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_console_reads_the_configuration_without_any_secret(tmp_path: Path) -> None:
+    from autoposter.config import load_config
+    from autoposter.publishers import writers_for
+
+    path = tmp_path / "autoposter.yaml"
+    path.write_text(
+        "accounts:\n"
+        "  ville_masto:\n"
+        "    type: mastodon\n"
+        "    api_url: https://social.example\n"
+        "    access_token_file: /nowhere/mastodon-token\n"
+        "  ville_x:\n"
+        "    type: x\n"
+        "    consumer_key: fake-consumer-key\n"
+        "    consumer_secret: ${X_CONSUMER_SECRET}\n"
+        "    access_token: fake-access-token\n"
+        "    access_token_secret: fake-access-secret\n"
+        "feeds:\n"
+        "  actualites:\n"
+        "    url: https://www.exemple.fr/rss\n"
+        "    accounts: [ville_masto, ville_x]\n",
+        encoding="utf-8",
+    )
+    config = load_config(path, environ={}, secrets=False)
+    assert config.secrets == frozenset()
+    assert sorted(config.deferred_secrets) == [
+        "accounts.ville_masto.access_token_file",
+        "accounts.ville_x.access_token",
+        "accounts.ville_x.access_token_secret",
+        "accounts.ville_x.consumer_key",
+        "accounts.ville_x.consumer_secret",
+    ]
+    assert "fake-" not in repr(config.accounts)
+    # The writers need no secret: previews render all the same.
+    assert set(writers_for(config)) == {"ville_masto", "ville_x"}
+    # Read as the daemon reads it, the missing token file is an error naming its key.
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, environ={"X_CONSUMER_SECRET": "fake"})
+    assert refused.value.path == "accounts.ville_masto.access_token_file"

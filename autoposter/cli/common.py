@@ -36,11 +36,16 @@ def common_options(func: F) -> F:
     return func
 
 
-def load(config_path: str | None, log_format: str, *, read_only: bool = False) -> Config:
+def load(
+    config_path: str | None, log_format: str, *, read_only: bool = False, secrets: bool = True
+) -> Config:
     """The configuration; ``read_only`` for the commands that post nothing (see
-    ``load_config``): they run without the secrets' environment variables."""
+    ``load_config``): they run without the secrets' environment variables;
+    ``secrets=False`` for the web console and its users, which hold none at all."""
     logs.configure(log_format)
-    config = load_config(resolve_config_path(config_path, os.environ), read_only=read_only)
+    config = load_config(
+        resolve_config_path(config_path, os.environ), read_only=read_only, secrets=secrets
+    )
     logs.configure(log_format, secrets=config.secrets, zone=config.tz())
     # A file holding secrets that other users can read is refused (ConfigError).
     for warning in check_config_file(config):

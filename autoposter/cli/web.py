@@ -24,7 +24,7 @@ from autoposter.errors import ConfigError, RefusedError
 def web(config_path: str | None, log_format: str, listen: str | None) -> None:
     """Serve the web console (default 127.0.0.1:8788). It holds no network token: the
     decisions made there are carried out by `autoposter run`."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, secrets=False)
     from autoposter.web.server import serve
 
     serve(config, listen=_listen(listen))
@@ -68,7 +68,7 @@ def add(
     config_path: str | None, log_format: str, name: str, role: str, password_file: Path | None
 ) -> None:
     """Add user NAME (the password from a prompt, or --password-file)."""
-    config: Config = load(config_path, log_format)
+    config: Config = load(config_path, log_format, secrets=False)
     try:
         added = app.add_user(config, name, _password(password_file), role, actor=actor())
     except RefusedError as e:
@@ -82,7 +82,7 @@ def add(
 @_password_file
 def passwd(config_path: str | None, log_format: str, name: str, password_file: Path | None) -> None:
     """Set NAME's password; their sessions end."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, secrets=False)
     try:
         app.set_password(config, name, _password(password_file), actor=actor())
     except RefusedError as e:
@@ -95,7 +95,7 @@ def passwd(config_path: str | None, log_format: str, name: str, password_file: P
 @click.argument("name")
 def disable(config_path: str | None, log_format: str, name: str) -> None:
     """NAME can no longer log in; their sessions end (``passwd`` enables them again)."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, secrets=False)
     try:
         app.disable_user(config, name, actor=actor())
     except RefusedError as e:
@@ -107,7 +107,7 @@ def disable(config_path: str | None, log_format: str, name: str) -> None:
 @common_options
 def list_(config_path: str | None, log_format: str) -> None:
     """The console's users, their role and whether they are disabled."""
-    config = load(config_path, log_format)
+    config = load(config_path, log_format, secrets=False)
     for found in app.list_users(config):
         click.echo(f"{found.name}\t{found.role}\t{'disabled' if found.disabled else 'enabled'}")
 

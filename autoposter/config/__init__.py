@@ -36,7 +36,7 @@ from pathlib import Path
 from autoposter.config.database import DatabaseURL
 from autoposter.config.document import parse_document
 from autoposter.config.fields import parse_duration, parse_size
-from autoposter.config.loader import read_yaml
+from autoposter.config.loader import read_yaml, withhold_secrets
 from autoposter.config.model import (
     CONFIG_ENV_VAR,
     CONFIG_FILE_NAME,
@@ -88,7 +88,11 @@ def resolve_config_path(explicit: str | None, environ: Mapping[str, str]) -> Pat
 
 
 def load_config(
-    path: Path, environ: Mapping[str, str] | None = None, *, read_only: bool = False
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    read_only: bool = False,
+    secrets: bool = True,
 ) -> Config:
     """Read and check the file at ``path``; relative paths inside it are relative to its directory.
 
@@ -97,12 +101,19 @@ def load_config(
     status, queue, preview, export, mentions): a secret whose ``${VAR}`` is unset is
     left out, its key path in ``Config.deferred_secrets``, rather than refused. A
     configuration read so must not be used to post.
+
+    ``secrets=False`` (the web console, which must hold no credential): every secret
+    is left out, whether written, from a variable or from a file (which is not even
+    read), each key path in ``Config.deferred_secrets``. Implies ``read_only``.
     """
     path = Path(path).absolute()
     data, sexagesimal = read_yaml(path)
     reader = Reader(path.parent, os.environ if environ is None else environ, sexagesimal)
-    if read_only:
+    if read_only or not secrets:
         reader.deferred = []
+    if not secrets:
+        assert reader.deferred is not None
+        data = withhold_secrets(data, "", reader.deferred)
     return parse_document(reader, data, path)
 
 

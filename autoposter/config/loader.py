@@ -257,6 +257,26 @@ def string_leaves(value: object, key: str | None) -> list[tuple[str | None, str]
     return [(key, value)] if isinstance(value, str) else []
 
 
+def withhold_secrets(value: object, path: str, withheld: list[str]) -> Any:
+    """``value`` without its secrets: every secret-looking key, and every ``<key>_file``
+    naming one, is left out (no file read, no variable needed) and its key path
+    appended to ``withheld``. For a process that must hold no credential at all, such
+    as the web console. The database URL stays: that process needs the database.
+    """
+    if isinstance(value, list):
+        return [withhold_secrets(item, index(path, i), withheld) for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    kept: dict[Any, Any] = {}
+    for key, item in value.items():
+        child = join(path, str(key))
+        if _defers(str(key).removesuffix("_file")) and not isinstance(item, (dict, list)):
+            withheld.append(child)
+            continue
+        kept[key] = withhold_secrets(item, child, withheld)
+    return kept
+
+
 def _defers(key: str) -> bool:
     return SECRET_KEY.search(key) is not None
 
