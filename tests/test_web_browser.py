@@ -217,6 +217,20 @@ def test_reject_and_bulk_approve_a_burst(console: Console, site: Site) -> None:
     console.check()
 
 
+def test_a_whole_burst_is_approved_with_one_button(console: Console, site: Site) -> None:
+    site.publish([Article(f"b{i}", f"Article {i}") for i in range(5)])
+    page = console.log_in("marie")
+    console.go("/approve")
+    assert "5 items are held for feed actu" in page.inner_text("main")
+    console.check()
+    with page.expect_navigation():
+        page.click("text=Approve them all")
+    assert "5 posts approved" in page.inner_text("[role=status]")
+    assert site.states() == ["pending"] * 5
+    console.go("/approve")
+    assert page.locator("text=Approve them all").count() == 0
+
+
 def test_a_session_ends_when_idle_and_when_the_password_changes(
     console: Console, site: Site
 ) -> None:

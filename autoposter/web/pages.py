@@ -194,6 +194,21 @@ def decide_many() -> Response:
 
 
 @requires("editor")
+def decide_feed(feed: str) -> Response:
+    """Approve or reject every delivery held for one feed: a burst-guard batch at once."""
+    action = request.form.get("action")
+    if action not in ("approve", "reject"):
+        return to_approve(error="unknown action", status=400)
+    if feed not in config().feeds:
+        return to_approve(error="unknown feed", status=400)
+    decide_with = app.approve if action == "approve" else app.reject
+    result = decide_with(config(), app.Selection(feed=feed, held_only=True), actor=g.visitor.actor)
+    done = "approved" if action == "approve" else "rejected"
+    n = sum(d.done for d in result.decided)
+    return make_response(redirect(url_for("to_approve", done=done, n=n)))
+
+
+@requires("editor")
 def edit_text(delivery_id: int) -> Response:
     try:
         app.edit_text(config(), delivery_id, request.form.get("text", ""), actor=g.visitor.actor)
@@ -442,6 +457,7 @@ def register(web: Flask) -> None:
     web.add_url_rule("/approve", "to_approve", to_approve, methods=["GET"])
     web.add_url_rule("/approve", "decide_many", decide_many, methods=["POST"])
     web.add_url_rule("/approve/<int:item_id>", "decide", decide, methods=["POST"])
+    web.add_url_rule("/approve/feed/<feed>", "decide_feed", decide_feed, methods=["POST"])
     web.add_url_rule("/deliveries/<int:delivery_id>/text", "edit_text", edit_text, methods=["POST"])
     web.add_url_rule("/post", "publish_form", publish_form, methods=["GET"])
     web.add_url_rule("/post", "publish", publish, methods=["POST"])
