@@ -116,6 +116,52 @@ def test_config_errors_name_the_key_and_exit_2(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("block", "env", "expected"),
+    [
+        (
+            {"defaults": {"poll_interval": 10}},
+            {},
+            "defaults.poll_interval: write 10s, 10m or 10h (a bare number has no unit)",
+        ),
+        (
+            {"delivery": {"retry_delay": 2.5}},
+            {},
+            "delivery.retry_delay: write 2.5s, 2.5m or 2.5h (a bare number has no unit)",
+        ),
+        # ${VAR} yields text, but "120" is no more telling there than in the file.
+        (
+            {"alerts": {"feed_failing_after": "${FAILING}"}},
+            {"FAILING": "120"},
+            "alerts.feed_failing_after: write 120s, 120m or 120h",
+        ),
+        # A publisher's options follow the same grammar.
+        (
+            {
+                "accounts": {
+                    "hook": {"type": "webhook", "url": "http://127.0.0.1:9/", "timeout": 20}
+                }
+            },
+            {},
+            "accounts.hook: timeout: write 20s, 20m or 20h (a bare number has no unit)",
+        ),
+    ],
+)
+def test_a_bare_number_is_no_duration(
+    tmp_path: Path, block: dict[str, Any], env: dict[str, str], expected: str
+) -> None:
+    data: dict[str, Any] = {"accounts": {"console": {"type": "console"}}, **block}
+    result = autoposter("check", "--config", str(write_config(tmp_path, data)), env=env)
+    assert result.returncode == 2
+    assert expected in result.stderr
+
+
+def test_zero_needs_no_unit(tmp_path: Path) -> None:
+    data = {"accounts": {"console": {"type": "console"}}, "delivery": {"min_interval": 0}}
+    result = autoposter("check", "--config", str(write_config(tmp_path, data)))
+    assert result.returncode == 0, result.stderr
+
+
 def test_an_unknown_account_option_is_named(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"accounts": {"console": {"type": "console", "limt": 300}}})
     result = autoposter("check", "--config", str(path))
