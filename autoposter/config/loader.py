@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
 import yaml
 
 from autoposter.config.fields import index, join
