@@ -162,6 +162,77 @@ def test_zero_needs_no_unit(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_check_prints_every_rule_it_understood(tmp_path: Path) -> None:
+    path = tmp_path / "autoposter.yaml"
+    path.write_text(
+        """\
+timezone: Europe/Paris
+smtp:
+  host: smtp.exempleville.example
+  from: autoposter@exempleville.example
+  username: alertes
+  password: "${SMTP_PASSWORD}"
+alerts: {email: [web@exempleville.example]}
+delivery:
+  blackout: [{from: 2026-03-01, to: 2026-03-15, reason: réserve électorale}]
+accounts:
+  console: {type: console, approval: required}
+feeds:
+  actualites:
+    url: https://www.exempleville.example/feed
+    accounts: [console]
+    hashtags: [Exempleville, vie locale]
+    approval: required
+    urgent: {categories: [Alerte], keywords: [inondation]}
+    quiet_hours: "22:00-07:00"
+    blackout: [{from: 2026-05-01, to: "2026-05-02 18:00"}]
+watch:
+  watches:
+    ville:
+      keywords: [Exempleville]
+      recipients: [communication@exempleville.example]
+      digest: hourly
+      sources:
+        alertes: {type: feed, url: https://www.google.com/alerts/feeds/1/2}
+        actus: {type: feed, url: https://news.google.com/rss}
+""",
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    done = autoposter("check", "--config", str(path), env={"SMTP_PASSWORD": "FAKE-smtp-pw"})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "blackout 2026-03-01 to 2026-03-15 (inclusive): réserve électorale" in out
+    assert "excl." not in out
+    assert "smtp:          smtp.exempleville.example:587 starttls, login alertes" in out
+    assert "FAKE-smtp-pw" not in out
+    assert "alerts to:     web@exempleville.example" in out
+    assert "type=console (min_interval 2m, blackout" in out
+    assert "approval required" in out
+    for line in [
+        "    approval:      required",
+        "    hashtags:      Exempleville, vie locale",
+        "    urgent:        categories Alerte; keywords inondation",
+        "    quiet hours:   22:00-07:00",
+        "    blackout:      2026-05-01 to 2026-05-02 18:00",
+        "watches (1):",
+        "    keywords:      Exempleville",
+        "    feed:          alertes, actus",
+        "    digest:        hourly",
+        "    recipients:    communication@exempleville.example",
+    ]:
+        assert line + "\n" in out
+
+
+def test_check_prints_no_empty_section(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"accounts": {"console": {"type": "console"}}})
+    done = autoposter("check", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "smtp:          no SMTP: alerts go to the log" in done.stdout
+    assert "feeds (" not in done.stdout
+    assert "watches (" not in done.stdout
+
+
 def test_an_unknown_account_option_is_named(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"accounts": {"console": {"type": "console", "limt": 300}}})
     result = autoposter("check", "--config", str(path))
