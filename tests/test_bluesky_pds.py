@@ -139,7 +139,7 @@ def publisher(pds: Pds, **options: object) -> BlueskyPublisher:
         name="ville_bluesky",
         handle=pds.handle,
         api_url=pds.url,
-        timeout=20,
+        timeout="20s",
         **options,  # type: ignore[arg-type]
     )
     # As ``http.allow_networks`` would: the test website is on another 127.0.0.1 port.

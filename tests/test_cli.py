@@ -118,6 +118,123 @@ def test_config_errors_name_the_key_and_exit_2(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("block", "env", "expected"),
+    [
+        (
+            {"defaults": {"poll_interval": 10}},
+            {},
+            "defaults.poll_interval: write 10s, 10m or 10h (a bare number has no unit)",
+        ),
+        (
+            {"delivery": {"retry_delay": 2.5}},
+            {},
+            "delivery.retry_delay: write 2.5s, 2.5m or 2.5h (a bare number has no unit)",
+        ),
+        # ${VAR} yields text, but "120" is no more telling there than in the file.
+        (
+            {"alerts": {"feed_failing_after": "${FAILING}"}},
+            {"FAILING": "120"},
+            "alerts.feed_failing_after: write 120s, 120m or 120h",
+        ),
+        # A publisher's options follow the same grammar.
+        (
+            {
+                "accounts": {
+                    "hook": {"type": "webhook", "url": "http://127.0.0.1:9/", "timeout": 20}
+                }
+            },
+            {},
+            "accounts.hook: timeout: write 20s, 20m or 20h (a bare number has no unit)",
+        ),
+    ],
+)
+def test_a_bare_number_is_no_duration(
+    tmp_path: Path, block: dict[str, Any], env: dict[str, str], expected: str
+) -> None:
+    data: dict[str, Any] = {"accounts": {"console": {"type": "console"}}, **block}
+    result = autoposter("check", "--config", str(write_config(tmp_path, data)), env=env)
+    assert result.returncode == 2
+    assert expected in result.stderr
+
+
+def test_zero_needs_no_unit(tmp_path: Path) -> None:
+    data = {"accounts": {"console": {"type": "console"}}, "delivery": {"min_interval": 0}}
+    result = autoposter("check", "--config", str(write_config(tmp_path, data)))
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_prints_every_rule_it_understood(tmp_path: Path) -> None:
+    path = tmp_path / "autoposter.yaml"
+    path.write_text(
+        """\
+timezone: Europe/Paris
+smtp:
+  host: smtp.exempleville.example
+  from: autoposter@exempleville.example
+  username: alertes
+  password: "${SMTP_PASSWORD}"
+alerts: {email: [web@exempleville.example]}
+delivery:
+  blackout: [{from: 2026-03-01, to: 2026-03-15, reason: réserve électorale}]
+accounts:
+  console: {type: console, approval: required}
+feeds:
+  actualites:
+    url: https://www.exempleville.example/feed
+    accounts: [console]
+    hashtags: [Exempleville, vie locale]
+    approval: required
+    urgent: {categories: [Alerte], keywords: [inondation]}
+    quiet_hours: "22:00-07:00"
+    blackout: [{from: 2026-05-01, to: "2026-05-02 18:00"}]
+watch:
+  watches:
+    ville:
+      keywords: [Exempleville]
+      recipients: [communication@exempleville.example]
+      digest: hourly
+      sources:
+        alertes: {type: feed, url: https://www.google.com/alerts/feeds/1/2}
+        actus: {type: feed, url: https://news.google.com/rss}
+""",
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    done = autoposter("check", "--config", str(path), env={"SMTP_PASSWORD": "FAKE-smtp-pw"})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "blackout 2026-03-01 to 2026-03-15 (inclusive): réserve électorale" in out
+    assert "excl." not in out
+    assert "smtp:          smtp.exempleville.example:587 starttls, login alertes" in out
+    assert "FAKE-smtp-pw" not in out
+    assert "alerts to:     web@exempleville.example" in out
+    assert "type=console (min_interval 2m, blackout" in out
+    assert "approval required" in out
+    for line in [
+        "    approval:      required",
+        "    hashtags:      Exempleville, vie locale",
+        "    urgent:        categories Alerte; keywords inondation",
+        "    quiet hours:   22:00-07:00",
+        "    blackout:      2026-05-01 to 2026-05-02 18:00",
+        "watches (1):",
+        "    keywords:      Exempleville",
+        "    feed:          alertes, actus",
+        "    digest:        hourly",
+        "    recipients:    communication@exempleville.example",
+    ]:
+        assert line + "\n" in out
+
+
+def test_check_prints_no_empty_section(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"accounts": {"console": {"type": "console"}}})
+    done = autoposter("check", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "smtp:          no SMTP: alerts go to the log" in done.stdout
+    assert "feeds (" not in done.stdout
+    assert "watches (" not in done.stdout
+
+
 def test_an_unknown_account_option_is_named(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"accounts": {"console": {"type": "console", "limt": 300}}})
     result = autoposter("check", "--config", str(path))

@@ -102,6 +102,47 @@ def test_only_secrets_written_in_the_file_count_as_inline(tmp_path: Path) -> Non
     assert config.secret_files == (tmp_path / "pw",)
 
 
+def test_a_secret_from_the_environment_seen_elsewhere_in_the_file_is_not_written_in_it(
+    tmp_path: Path,
+) -> None:
+    # The SMTP password happens to be a word of the database URL and of a comment:
+    # the file does not hold it, so other users reading the file learn nothing.
+    path = tmp_path / "autoposter.yaml"
+    path.write_text(
+        "# the mail password is exempleville-mail, kept in the environment\n"
+        "database: postgresql+psycopg://exempleville-mail@127.0.0.1:1/exempleville-mail\n"
+        "smtp:\n"
+        "  host: smtp.exempleville.example\n"
+        "  from: autoposter@exempleville.example\n"
+        "  username: exempleville-mail\n"
+        '  password: "${SMTP_PASSWORD}"\n'
+        "accounts:\n"
+        "  ville: {type: console}\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o644)
+    done = autoposter("check", "--config", str(path), env={"SMTP_PASSWORD": "exempleville-mail"})
+    assert done.returncode == 0, done.stderr
+    assert "let other users read it" not in done.stderr
+
+
+def test_a_token_written_under_its_key_is_written_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "autoposter.yaml"
+    path.write_text(
+        "accounts:\n"
+        "  ville:\n"
+        "    type: mastodon\n"
+        "    api_url: https://social.exempleville.example\n"
+        "    access_token: FAKE-written-here\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o644)
+    done = autoposter("check", "--config", str(path))
+    assert done.returncode == 2
+    assert "permissions (0644) let other users read it" in done.stderr
+    assert "FAKE-written-here" not in done.stderr + done.stdout
+
+
 # --- schema upgrades ------------------------------------------------------------------------
 
 

@@ -92,7 +92,7 @@ def publisher(
 ) -> BlueskyPublisher:
     """The account, allowed (as ``http.allow_networks`` would) to fetch images from
     the test website on another 127.0.0.1 port."""
-    options.setdefault("timeout", 5)
+    options.setdefault("timeout", "5s")
     built = BlueskyPublisher(
         name="ville_bluesky",
         handle=HANDLE,
@@ -419,7 +419,7 @@ def test_a_server_error_is_retryable_when_nothing_was_made(server: FakeBluesky) 
 
 
 def test_a_timeout_is_retryable(server: FakeBluesky) -> None:
-    p = publisher(server, timeout=0.3)
+    p = publisher(server, timeout="300ms")
     p.check()
     server.fail("POST", CREATE, Fault(delay=2.0, status=502))
     server.fail("GET", GET, Fault(delay=2.0, status=502))

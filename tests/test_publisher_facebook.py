@@ -42,7 +42,7 @@ def make(server: ff.FakeFacebook, **options: object) -> FacebookPublisher:
         "page_id": ff.PAGE_ID,
         "access_token": ff.PAGE_TOKEN,
         "api_url": server.url,
-        "timeout": 5,
+        "timeout": "5s",
     }
     return FacebookPublisher(name="ville_fb", **{**defaults, **options})  # type: ignore[arg-type]
 
@@ -189,7 +189,7 @@ def test_network_error_names_no_token(
 
 
 def test_timeout_is_bounded(server: ff.FakeFacebook) -> None:
-    p = make(server, timeout=0.3)
+    p = make(server, timeout="300ms")
     server.fail("POST", FEED, Fault(delay=3))
     started = time.monotonic()
     with pytest.raises(UnavailableError):

@@ -45,7 +45,7 @@ def make(server: fl.FakeLinkedIn, **options: object) -> LinkedInPublisher:
         "organization_id": fl.ORGANIZATION_ID,
         "access_token": fl.TOKEN,
         "api_url": server.url,
-        "timeout": 5,
+        "timeout": "5s",
     }
     return LinkedInPublisher(name="ville_li", **{**defaults, **options})  # type: ignore[arg-type]
 

@@ -83,7 +83,7 @@ def publisher(
 ) -> MastodonPublisher:
     """The account, allowed (as ``http.allow_networks`` would) to fetch images from
     the test website on another 127.0.0.1 port."""
-    options.setdefault("timeout", 5)
+    options.setdefault("timeout", "5s")
     built = MastodonPublisher(
         name="ville_mastodon",
         api_url=server.url,
@@ -428,7 +428,7 @@ def test_a_server_error_is_retryable(server: FakeMastodon) -> None:
 
 
 def test_a_timeout_is_retryable(server: FakeMastodon) -> None:
-    error = _publish_error(server, Fault(delay=2.0, status=200), timeout=0.3)
+    error = _publish_error(server, Fault(delay=2.0, status=200), timeout="300ms")
     assert isinstance(error, UnavailableError)
     assert "timed out" in error.message
 

@@ -47,7 +47,7 @@ def make(server: ft.FakeTelegram, **options: object) -> TelegramPublisher:
         "bot_token": ft.TOKEN,
         "chat_id": ft.CHANNEL,
         "api_url": server.url,
-        "timeout": 5,
+        "timeout": "5s",
     }
     return TelegramPublisher(name="ville_tg", **{**defaults, **options})  # type: ignore[arg-type]
 
@@ -211,7 +211,7 @@ def test_server_error_is_unavailable(server: ft.FakeTelegram, publisher: Telegra
 
 @pytest.mark.parametrize("fault", [Fault(drop=True), Fault(after=True), Fault(delay=3)])
 def test_network_errors_never_show_the_token(server: ft.FakeTelegram, fault: Fault) -> None:
-    p = make(server, timeout=0.3)
+    p = make(server, timeout="300ms")
     server.fail("POST", SEND, fault)
     started = time.monotonic()
     with pytest.raises(UnavailableError) as caught:
@@ -224,7 +224,11 @@ def test_network_errors_never_show_the_token(server: ft.FakeTelegram, fault: Fau
 
 def test_unreachable_host_never_shows_the_token() -> None:
     p = TelegramPublisher(
-        name="tg", bot_token=ft.TOKEN, chat_id=ft.CHANNEL, api_url="http://127.0.0.1:9", timeout=1
+        name="tg",
+        bot_token=ft.TOKEN,
+        chat_id=ft.CHANNEL,
+        api_url="http://127.0.0.1:9",
+        timeout="1s",
     )
     with pytest.raises(PublishError) as caught:
         p.publish(p.render(item(), SPEC), key="d1")

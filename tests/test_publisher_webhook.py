@@ -38,7 +38,7 @@ def server(shared_server: fw.FakeWebhook) -> fw.FakeWebhook:
 
 
 def make(server: fw.FakeWebhook, **options: object) -> WebhookPublisher:
-    defaults: dict[str, object] = {"url": server.hook_url, "secret": fw.SECRET, "timeout": 5}
+    defaults: dict[str, object] = {"url": server.hook_url, "secret": fw.SECRET, "timeout": "5s"}
     return WebhookPublisher(name="ville_hook", **{**defaults, **options})  # type: ignore[arg-type]
 
 
@@ -192,7 +192,7 @@ def test_rate_limit_reads_retry_after(server: fw.FakeWebhook) -> None:
 
 
 def test_network_errors_name_the_host_not_the_url(server: fw.FakeWebhook) -> None:
-    p = make(server, timeout=0.3)
+    p = make(server, timeout="300ms")
     server.fail("POST", HOOK, Fault(delay=3))
     started = time.monotonic()
     with pytest.raises(UnavailableError) as caught:

@@ -57,7 +57,7 @@ def make(server: fx.FakeX, **options: object) -> XPublisher:
         "access_token": fx.ACCESS_TOKEN,
         "access_token_secret": fx.ACCESS_TOKEN_SECRET,
         "api_url": server.url,
-        "timeout": 5,
+        "timeout": "5s",
     }
     built = XPublisher(name="ville_x", **{**defaults, **options})  # type: ignore[arg-type]
     # As ``http.allow_networks`` would: the test website is on another 127.0.0.1 port.
@@ -245,7 +245,7 @@ def test_read_only_app_is_an_auth_error(server: fx.FakeX, publisher: XPublisher)
 
 
 def test_timeout_is_unavailable_and_bounded(server: fx.FakeX) -> None:
-    p = make(server, timeout=0.3)
+    p = make(server, timeout="300ms")
     server.fail("POST", r"/2/tweets", Fault(delay=3))
     started = time.monotonic()
     with pytest.raises(UnavailableError):

@@ -109,7 +109,7 @@ def _closed_port_url() -> str:
 
 @pytest.mark.parametrize("kind", sorted(set(BLOCKS) - {"console"}))
 def test_a_refused_connection_is_not_maybe_posted_on_any_network(kind: str) -> None:
-    publisher = build("a", kind, {**block(kind, _closed_port_url()), "timeout": 2}, available())
+    publisher = build("a", kind, {**block(kind, _closed_port_url()), "timeout": "2s"}, available())
     try:
         with pytest.raises(UnavailableError) as caught:
             publisher.publish(publisher.render(ITEM, SPEC), key="k1")

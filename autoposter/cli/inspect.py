@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any, TextIO
 
 import click
@@ -21,9 +21,10 @@ from autoposter.cli.common import (
     local_time,
     since_utc,
 )
-from autoposter.config import Config
+from autoposter.config import Config, FeedConfig
+from autoposter.config.fields import human_duration
 from autoposter.errors import AutoposterError
-from autoposter.policy import DeliveryPolicy
+from autoposter.policy import Blackout, DeliveryPolicy
 from autoposter.types import DeliveryState
 
 # Past this many, `queue` lists them all: status stays one screen.
@@ -51,9 +52,9 @@ def check(config_path: str | None, log_format: str, online: bool) -> None:
     click.echo(f"database:      {app.database_label(config)}")
     click.echo(f"timezone:      {config.timezone}")
     click.echo(f"delivery:      {describe_policy(config.delivery)}")
-    alerts = [*config.alerts.email, *(["webhook"] if config.alerts.webhook_url else [])]
-    click.echo(f"alerts to:     {', '.join(alerts) or 'the log only'}")
-    click.echo(f"accounts ({len(config.accounts)}):")
+    _echo_alerts(config)
+    if config.accounts:
+        click.echo(f"accounts ({len(config.accounts)}):")
     for name, account in config.accounts.items():
         line = f"  {name:<20} type={account.type}"
         if account.policy != config.delivery:
@@ -62,18 +63,20 @@ def check(config_path: str | None, log_format: str, online: bool) -> None:
             ok = ok and checks[name].ok
             line += f"  {'ok' if checks[name].ok else 'FAILED'}: {checks[name].text}"
         click.echo(logs.redact_known(line))
-    click.echo(f"feeds ({len(config.feeds)}):")
+    if config.feeds:
+        click.echo(f"feeds ({len(config.feeds)}):")
     for name, feed in config.feeds.items():
         state = "" if feed.enabled else " (disabled)"
         click.echo(f"  {name}{state}")
         click.echo(f"    url:           {feed.url}")
         click.echo(f"    accounts:      {', '.join(feed.accounts)}")
-        click.echo(f"    poll every:    {feed.poll_interval:g} s, burst_limit {feed.burst_limit}")
+        click.echo(
+            f"    poll every:    {human_duration(feed.poll_interval)}, "
+            f"burst_limit {feed.burst_limit}"
+        )
         click.echo(f"    language:      {feed.language}")
         click.echo(f"    template:      {feed.template!r}")
-        if not feed.include.is_empty() or not feed.exclude.is_empty():
-            click.echo(f"    include:       {_filter_text(feed.include)}")
-            click.echo(f"    exclude:       {_filter_text(feed.exclude)}")
+        _echo_feed_rules(feed)
         if online:
             try:
                 probe = app.probe_feed(config, name)
@@ -84,6 +87,7 @@ def check(config_path: str | None, log_format: str, online: bool) -> None:
             except AutoposterError as e:
                 ok = False
                 click.echo(logs.redact_known(f"    reachable:     NO: {e}"))
+    _echo_watches(config)
     smtp = app.check_smtp(config) if online else None
     if smtp is not None:
         ok = ok and smtp.ok
@@ -94,7 +98,7 @@ def check(config_path: str | None, log_format: str, online: bool) -> None:
 
 
 def describe_policy(policy: DeliveryPolicy) -> str:
-    parts = [f"min_interval {policy.min_interval:g} s"]
+    parts = [f"min_interval {human_duration(policy.min_interval)}"]
     if policy.max_per_hour is not None:
         parts.append(f"max {policy.max_per_hour}/hour")
     if policy.max_per_day is not None:
@@ -102,11 +106,75 @@ def describe_policy(policy: DeliveryPolicy) -> str:
     if policy.quiet_hours is not None:
         parts.append(f"quiet {policy.quiet_hours}")
     for blackout in policy.blackouts:
-        parts.append(f"blackout {blackout.start:%Y-%m-%d} to {blackout.end:%Y-%m-%d} (excl.)")
-    if policy.approval:
-        parts.append("approval required")
-    parts.append(f"{policy.max_attempts} attempts within {policy.give_up_after / 3600:g} h")
+        parts.append(f"blackout {blackout_text(blackout)}")
+    parts.append("approval required" if policy.approval else "no approval")
+    parts.append(f"{policy.max_attempts} attempts within {human_duration(policy.give_up_after)}")
     return ", ".join(parts)
+
+
+def blackout_text(blackout: Blackout) -> str:
+    """The period as it was written: a whole-day end is stored as the next midnight."""
+    start = _moment_text(blackout.start)
+    if blackout.end.time() == time(0, 0):
+        last_day = (blackout.end - timedelta(days=1)).date()
+        text = f"{start} to {last_day:%Y-%m-%d} (inclusive)"
+    else:
+        text = f"{start} to {_moment_text(blackout.end)}"
+    return f"{text}: {blackout.reason}" if blackout.reason else text
+
+
+def _moment_text(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d}" if moment.time() == time(0, 0) else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _echo_alerts(config: Config) -> None:
+    """Where alerts go: the mail server (never its password), the recipients, a webhook."""
+    smtp = config.smtp
+    if smtp is None:
+        click.echo("smtp:          no SMTP: alerts go to the log")
+    else:
+        login = f", login {smtp.username}" if smtp.username else ", no login"
+        click.echo(f"smtp:          {smtp.host}:{smtp.port} {smtp.security}{login}")
+    alerts = [*config.alerts.email, *(["webhook"] if config.alerts.webhook_url else [])]
+    click.echo(f"alerts to:     {', '.join(alerts) or 'the log only'}")
+
+
+def _echo_feed_rules(feed: FeedConfig) -> None:
+    """What decides whether and when the feed's items go out; only the rules it has."""
+    click.echo(f"    approval:      {'required' if feed.approval else 'not required'}")
+    if feed.hashtags:
+        click.echo(f"    hashtags:      {', '.join(feed.hashtags)}")
+    if not feed.include.is_empty() or not feed.exclude.is_empty():
+        click.echo(f"    include:       {_filter_text(feed.include)}")
+        click.echo(f"    exclude:       {_filter_text(feed.exclude)}")
+    if not feed.urgent.is_empty():
+        click.echo(f"    urgent:        {_filter_text(feed.urgent)}")
+    if feed.window.quiet_hours is not None:
+        click.echo(f"    quiet hours:   {feed.window.quiet_hours}")
+    for blackout in feed.window.blackouts:
+        click.echo(f"    blackout:      {blackout_text(blackout)}")
+
+
+def _echo_watches(config: Config) -> None:
+    """Each watch: what it looks for, where, and whom its digest goes to, and when."""
+    watches = config.watch.watches
+    if watches:
+        click.echo(f"watches ({len(watches)}):")
+    for name, watch in watches.items():
+        click.echo(f"  {name}")
+        if watch.keywords:
+            click.echo(f"    keywords:      {', '.join(watch.keywords)}")
+        if watch.alert_keywords:
+            click.echo(f"    alert on:      {', '.join(watch.alert_keywords)}")
+        by_type: dict[str, list[str]] = {}
+        for source in watch.sources:
+            by_type.setdefault(source.type, []).append(source.name)
+        for kind, names in by_type.items():
+            click.echo(f"    {kind + ':':<14} {', '.join(names)}")
+        kind, at = watch.digest
+        schedule = "hourly" if at is None else f"{kind} {at:%H:%M}"
+        click.echo(f"    digest:        {schedule}")
+        click.echo(f"    recipients:    {', '.join(watch.recipients) or 'none'}")
 
 
 def _filter_text(rule: Any) -> str:

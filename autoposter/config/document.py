@@ -15,7 +15,7 @@ from typing import Any
 from autoposter.config import accounts, alerts, delivery, feeds, watch, web
 from autoposter.config.database import DatabaseURL
 from autoposter.config.fields import check_keys, index, show
-from autoposter.config.loader import holds_secrets, interpolate, string_leaves, written_forms
+from autoposter.config.loader import file_only_value, holds_secrets, interpolate, string_leaves
 from autoposter.config.model import (
     DEFAULT_DATABASE,
     DEFAULT_DISPATCH_INTERVAL,
@@ -182,12 +182,7 @@ def _service(reader: Reader, config: Config, raw: object) -> Config:
         if "listen" in block or "allow_networks" not in block:
             http_listen = _listen(reader, block.get("listen", DEFAULT_HTTP_LISTEN), "http.listen")
         networks = _networks(reader, block.get("allow_networks"), "http.allow_networks")
-    leaves = [text for key, text in string_leaves(top, None) if holds_secrets(key)]
-    inline = {
-        secret
-        for secret in reader.secrets
-        if any(form in leaf for leaf in leaves for form in written_forms(secret))
-    }
+    inline = _written_in_file(top) & reader.secrets
     return replace(
         config,
         http_listen=http_listen,
@@ -197,6 +192,28 @@ def _service(reader: Reader, config: Config, raw: object) -> Config:
         web=web.web(reader, top.get("web"), listen=_listen, networks=_networks),
         deferred_secrets=tuple(reader.deferred or ()),
     )
+
+
+def _written_in_file(top: dict[str, Any]) -> set[str]:
+    """The values that secret-looking keys take from the file alone, and the password of
+    the database URL so written: a secret counts as written in the file only when one of
+    them equals it. A value met elsewhere (a comment, another key, a URL) does not count,
+    nor does a ``${VAR}`` without a default, nor a ``*_file`` path."""
+    written: set[str] = set()
+    for key, text in string_leaves(top, None):
+        if not holds_secrets(key) or key is None or key.endswith("_file"):
+            continue
+        value = file_only_value(text)
+        if value is None:
+            continue
+        if key == "database":
+            try:
+                value = DatabaseURL.parse(value.strip()).password
+            except ValueError:
+                continue
+        if value:
+            written.add(value)
+    return written
 
 
 def _networks(reader: Reader, value: object, key: str) -> tuple[Network, ...]:

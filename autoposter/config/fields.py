@@ -3,7 +3,8 @@ described back to the person who wrote it.
 
 Pure functions of their arguments. ``parse_duration`` is the only duration
 parser of autoposter: the configuration and the publishers' options read
-``90s``, ``1h30m``, ``250ms`` and ``1d`` alike. Everything that depends on the
+``90s``, ``1h30m``, ``250ms`` and ``1d`` alike, and refuse
+a bare number other than 0. Everything that depends on the
 file being read (its directory, the base-60 numbers YAML found in it, the
 secrets met so far) is ``reader.Reader``'s.
 """
@@ -49,32 +50,34 @@ _NUMBER = re.compile(_AMOUNT)
 
 
 def parse_duration(value: object, key: str) -> float:
-    """``"30s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"1h30m"``, ``"250ms"`` or a number of
-    seconds -> seconds.
+    """``"30s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"1h30m"``, ``"250ms"`` or ``0`` -> seconds.
 
-    A string of digits counts as seconds, because ``${VAR}`` always yields
-    strings. Raises ``ConfigError(key, ...)`` for anything else or a negative value.
+    A bare number other than zero is refused, whether YAML read it as a number
+    or ``${VAR}`` gave it as text: ``poll_interval: 10`` reads as ten seconds to
+    one person and ten minutes to another, so the unit must be written. Raises
+    ``ConfigError(key, ...)`` for that, anything else, or a negative value.
     """
-    expected = "expected a duration such as 30s, 5m, 1h or 1h30m, or a number of seconds"
+    expected = "expected a duration such as 30s, 5m, 1h or 1h30m"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ConfigError(key, f"{expected}, got {describe(value)}")
-    if isinstance(value, str):
-        text = value.strip()
-        if _NUMBER.fullmatch(text):
-            seconds = float(text)
-        elif _DURATION.fullmatch(text):
-            seconds = sum(
-                float(number) * _DURATION_UNITS[unit.lower()]
-                for number, unit in _DURATION_PART.findall(text)
-            )
-        else:
-            raise ConfigError(key, f"{expected}, got {show(value)}")
-    else:
+    text = value.strip() if isinstance(value, str) else str(value)
+    if isinstance(value, int | float) or _NUMBER.fullmatch(text.lstrip("-")):
         try:
-            seconds = float(value)
-        except OverflowError:
-            seconds = math.inf
-    if not math.isfinite(seconds) or seconds < 0:
+            number = float(value)
+        except (ValueError, OverflowError):
+            number = math.inf
+        if number == 0:
+            return 0.0  # zero needs no unit
+        if number < 0 or not math.isfinite(number):
+            raise ConfigError(key, f"{expected}, got {show(value)}")
+        raise ConfigError(key, f"write {text}s, {text}m or {text}h (a bare number has no unit)")
+    if not _DURATION.fullmatch(text):
+        raise ConfigError(key, f"{expected}, got {show(value)}")
+    seconds = sum(
+        float(number) * _DURATION_UNITS[unit.lower()]
+        for number, unit in _DURATION_PART.findall(text)
+    )
+    if not math.isfinite(seconds):
         raise ConfigError(key, f"{expected}, got {show(value)}")
     return seconds
 

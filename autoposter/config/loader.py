@@ -17,7 +17,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import yaml
 
@@ -25,7 +24,14 @@ from autoposter.config.fields import index, join
 from autoposter.config.model import CONFIG_ENV_VAR, CONFIG_FILE_NAME, SECRET_KEY
 from autoposter.errors import ConfigError
 
-__all__ = ["interpolate", "read_secret_file", "read_yaml", "string_leaves", "written_forms"]
+__all__ = [
+    "file_only_value",
+    "holds_secrets",
+    "interpolate",
+    "read_secret_file",
+    "read_yaml",
+    "string_leaves",
+]
 
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -286,7 +292,10 @@ def holds_secrets(key: str | None) -> bool:
     return key is not None and (key == "database" or SECRET_KEY.search(key) is not None)
 
 
-def written_forms(secret: str) -> tuple[str, ...]:
-    """The ways ``secret`` may be written in the file."""
-    # A database password is written percent-encoded inside its URL.
-    return (secret, quote(secret, safe=""), quote_plus(secret))
+def file_only_value(text: str) -> str | None:
+    """``text`` as the file alone makes it: ``${VAR:-default}`` gives its default, and
+    None when a ``${VAR}`` without a default leaves the value to the environment."""
+    try:
+        return _interpolate_string(text, "", {})
+    except ConfigError:
+        return None

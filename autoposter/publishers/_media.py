@@ -23,7 +23,8 @@ from autoposter.render import safe_item, template_problem, with_utm
 from autoposter.types import Item, Network, NotModified, PostSpec
 
 USER_AGENT = f"autoposter/{__version__}"
-DEFAULT_TIMEOUT = 20.0
+# In the configuration's grammar, like a `timeout:` written in an account block.
+DEFAULT_TIMEOUT = "20s"
 
 
 class MediaError(Exception):
@@ -41,11 +42,11 @@ class Downloaded:
 
 def seconds(value: object, key: str = "timeout") -> float:
     """A positive duration of at most 10 minutes, in the configuration's grammar
-    (``parse_duration``): a number of seconds, or a string such as ``"20s"``, ``"500ms"``."""
+    (``parse_duration``): ``"20s"``, ``"500ms"``, ``"1m"``; a bare number is refused there."""
     try:
         number = parse_duration(value, key)
-    except ConfigError:
-        raise ValueError(f"{key}: expected a duration such as 20s, got {value!r}") from None
+    except ConfigError as e:
+        raise ValueError(f"{key}: {e.message}") from None
     if not 0 < number <= 600:
         raise ValueError(f"{key}: must be more than 0 and at most 600 seconds")
     return number

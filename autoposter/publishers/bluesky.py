@@ -232,7 +232,7 @@ class BlueskyPublisher(PublisherBase):
         handle: str,
         app_password: str,
         api_url: str = "https://bsky.social",
-        timeout: float | str = 20.0,
+        timeout: str = "20s",
         language: str | None = None,
         template: str | None = None,
         utm: bool = False,

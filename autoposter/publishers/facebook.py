@@ -124,7 +124,7 @@ class FacebookPublisher(PublisherBase):
         access_token: str,
         graph_version: str = GRAPH_VERSION,
         api_url: str = API_URL,
-        timeout: float | str = _media.DEFAULT_TIMEOUT,
+        timeout: str = _media.DEFAULT_TIMEOUT,
         language: str | None = None,
         template: str | None = None,
         utm: bool = False,

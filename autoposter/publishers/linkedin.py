@@ -180,7 +180,7 @@ class LinkedInPublisher(PublisherBase):
         token_expires: str | date | None = None,
         linkedin_version: str | int = LINKEDIN_VERSION,
         api_url: str = API_URL,
-        timeout: float | str = _media.DEFAULT_TIMEOUT,
+        timeout: str = _media.DEFAULT_TIMEOUT,
         language: str | None = None,
         template: str | None = None,
         utm: bool = False,

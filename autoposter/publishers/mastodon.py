@@ -225,7 +225,7 @@ class MastodonPublisher(PublisherBase):
         name: str,
         api_url: str,
         access_token: str,
-        timeout: float | str = 20.0,
+        timeout: str = "20s",
         language: str | None = None,
         template: str | None = None,
         visibility: str = "public",

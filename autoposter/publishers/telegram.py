@@ -112,7 +112,7 @@ class TelegramPublisher(PublisherBase):
         disable_notification: bool = False,
         link_preview: bool = True,
         api_url: str = API_URL,
-        timeout: float | str = _media.DEFAULT_TIMEOUT,
+        timeout: str = _media.DEFAULT_TIMEOUT,
         language: str | None = None,
         template: str | None = None,
         utm: bool = False,

@@ -134,7 +134,7 @@ class WebhookPublisher(PublisherBase):
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         limit: int | None = None,
-        timeout: float | str = _media.DEFAULT_TIMEOUT,
+        timeout: str = _media.DEFAULT_TIMEOUT,
         language: str | None = None,
         template: str | None = None,
         utm: bool = False,

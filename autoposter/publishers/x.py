@@ -194,7 +194,7 @@ class XPublisher(PublisherBase):
         access_token: str,
         access_token_secret: str,
         api_url: str = API_URL,
-        timeout: float | str = _media.DEFAULT_TIMEOUT,
+        timeout: str = _media.DEFAULT_TIMEOUT,
         language: str | None = None,
         template: str | None = None,
         utm: bool = False,
