@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Iterator
@@ -107,6 +108,20 @@ def test_message_shape(server: ft.FakeTelegram, publisher: TelegramPublisher) ->
     )
 
 
+def test_an_edited_text_is_sent_escaped_instead_of_the_rendered_one(
+    server: ft.FakeTelegram, publisher: TelegramPublisher
+) -> None:
+    rendered = publisher.render(item(), SPEC)
+    edited = dataclasses.replace(rendered, text=f"Fontaines <ouvertes> & eau fraîche\n\n{LINK}")
+    publisher.publish(edited, key="d1")
+    (message,) = server.messages
+    escaped_link = LINK.replace("&", "&amp;")
+    assert message["body"]["text"] == (
+        f"Fontaines &lt;ouvertes&gt; &amp; eau fraîche\n\n{escaped_link}"
+    )
+    assert message["visible"] == edited.text
+
+
 def test_golden_html() -> None:
     p = TelegramPublisher(name="tg", bot_token=ft.TOKEN, chat_id=ft.CHANNEL)
     post = p.render(item(), SPEC)
@@ -171,7 +186,11 @@ def test_kicked_bot_is_an_auth_error(server: ft.FakeTelegram) -> None:
 
 def test_bad_request_is_rejected_with_telegram_s_words(publisher: TelegramPublisher) -> None:
     post = Post(
-        account="ville_tg", text="x", link=LINK, language="fr", extra={"html": "<blink>x</blink>"}
+        account="ville_tg",
+        text="x",
+        link=LINK,
+        language="fr",
+        extra={"html": "<blink>x</blink>", "html_of": "x"},
     )
     with pytest.raises(RejectedError, match="can't parse entities") as caught:
         publisher.publish(post, key="d1")

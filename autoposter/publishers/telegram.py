@@ -92,7 +92,17 @@ class TelegramWriter(Writer):
         plain = dataclasses.replace(
             post, text=_MARKS.sub("", marked), title=_MARKS.sub("", post.title)
         )
-        return extended(plain, html=to_html(marked))
+        # The HTML goes with the text it was made from: a text a person edited in the
+        # console replaces ``text`` only, and must then be escaped afresh (``message_html``).
+        return extended(plain, html=to_html(marked), html_of=plain.text)
+
+
+def message_html(post: Post) -> str:
+    """The message as Telegram's HTML: the writer's, with its bold title, while the text
+    is still the one it was made from; else the text as written, escaped."""
+    if post.extra.get("html") and post.extra.get("html_of") == post.text:
+        return post.extra["html"]
+    return html.escape(post.text, quote=False)
 
 
 class TelegramPublisher(PublisherBase):
@@ -143,7 +153,7 @@ class TelegramPublisher(PublisherBase):
     def publish(self, post: Post, *, key: str) -> Receipt:
         body: dict[str, Any] = {
             "chat_id": self.chat_id,
-            "text": post.extra.get("html") or html.escape(post.text, quote=False),
+            "text": message_html(post),
             "parse_mode": "HTML",
             "disable_notification": self.disable_notification,
             "link_preview_options": (
