@@ -121,6 +121,13 @@ class Transition(enum.StrEnum):
     DELAY_REMOVAL = "delay_removal"  # a retryable error: the retraction is due later
     RESUME_REMOVAL = "resume_removal"  # interrupted (a crash, a paused account): due again
     FAIL_REMOVAL = "fail_removal"  # the network cannot delete it, or gave up
+    # Corrections at the source: a sent post stays sent; the edit work lives in the
+    # delivery's ``edit_*`` columns and each step is an audit event of its own.
+    REQUEST_EDIT = "request_edit"  # the item was corrected: its post is to be edited
+    CLAIM_EDIT = "claim_edit"  # dispatch takes an edit before the network call
+    EDITED = "edited"  # the network took the new text
+    DELAY_EDIT = "delay_edit"  # a retryable error: the edit is due later
+    FAIL_EDIT = "fail_edit"  # the network cannot edit, or gave up: an operator is told
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +166,13 @@ DELIVERY_TRANSITIONS: Mapping[Transition, Move] = MappingProxyType(
         # interrupted removal is simply due again.
         Transition.RESUME_REMOVAL: Move(frozenset({_S.REMOVING}), _S.RETRACTING),
         Transition.FAIL_REMOVAL: Move(frozenset({_S.RETRACTING, _S.REMOVING}), _S.RETRACT_FAILED),
+        # An edit replaces the text of a post that stays online, so every step of it
+        # starts and ends in ``sent``; a post taken back meanwhile is never edited.
+        Transition.REQUEST_EDIT: Move(frozenset({_S.SENT}), _S.SENT),
+        Transition.CLAIM_EDIT: Move(frozenset({_S.SENT}), _S.SENT),
+        Transition.EDITED: Move(frozenset({_S.SENT}), _S.SENT),
+        Transition.DELAY_EDIT: Move(frozenset({_S.SENT}), _S.SENT),
+        Transition.FAIL_EDIT: Move(frozenset({_S.SENT}), _S.SENT),
     }
 )
 
@@ -221,6 +235,17 @@ class RetractOutcome(enum.StrEnum):
     PAUSED = "paused"  # the account was paused; the retraction waits for it
     FAILED = "failed"  # the network cannot, or gave up: an operator is told
     CLAIMED = "claimed"  # another process took it first
+
+
+class EditOutcome(enum.StrEnum):
+    """What one attempt at one edit of a sent post came to."""
+
+    EDITED = "edited"
+    RETRY = "retry"  # a retryable failure: tried again later
+    PAUSED = "paused"  # the account was paused; the edit waits for it
+    CANNOT = "cannot"  # the network cannot edit (or the text was written by hand): alerted
+    FAILED = "failed"  # given up: an operator is told
+    CLAIMED = "claimed"  # another process took it first, or a newer correction replaced it
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,12 +336,14 @@ class Publisher(Protocol):
     ``writer_type`` is the class of the pure half, built from the same options
     minus the secrets, or None; ``can_delete`` says whether ``delete`` can take a
     post back, which it does idempotently: a post already gone is ``Removal.GONE``,
-    a failure raises ``PublishError``.
+    a failure raises ``PublishError``; ``can_edit`` says whether ``edit`` can replace a
+    post's text, which it does idempotently (sending the same text twice is harmless).
     """
 
     kind: ClassVar[str]
     can_find: ClassVar[bool]
     can_delete: ClassVar[bool]
+    can_edit: ClassVar[bool]
     writer_type: ClassVar[type[Writer] | None]
 
     def attach_state(self, state: AccountStore) -> None: ...
@@ -332,5 +359,7 @@ class Publisher(Protocol):
     def check(self) -> AccountInfo: ...
 
     def delete(self, sent: SentPost) -> Removal: ...
+
+    def edit(self, sent: SentPost, text: str) -> None: ...
 
     def close(self) -> None: ...

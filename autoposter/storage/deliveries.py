@@ -282,11 +282,13 @@ class DeliveriesMixin(StorageBase):
         actor: str,
         detail: str | None = None,
         expect_attempts: int | None = None,
+        guard: Sequence[sa.ColumnElement[bool]] = (),
         **values: Any,
     ) -> bool:
         """Move one delivery along ``transition``, with its audit event; False if it was in
         none of the transition's sources (someone else moved it first), or, with
-        ``expect_attempts``, if its attempt count moved since the caller read it."""
+        ``expect_attempts``, if its attempt count moved since the caller read it, or if
+        the row fails one of the ``guard`` conditions."""
         move = DELIVERY_TRANSITIONS[transition]
         with self._tx() as conn:
             current = conn.execute(
@@ -297,6 +299,7 @@ class DeliveriesMixin(StorageBase):
             where = [deliveries.c.id == delivery_id, deliveries.c.state == current]
             if expect_attempts is not None:
                 where.append(deliveries.c.attempts == expect_attempts)
+            where.extend(guard)
             result = conn.execute(
                 deliveries.update()
                 .where(*where)
