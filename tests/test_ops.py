@@ -452,7 +452,16 @@ def test_schema_0006_upgrades_to_the_edit_columns_with_its_data(database_url: st
         (known,) = storage.sent_texts("actu", sent_since=since)
         assert known.id == 2
         assert storage.due_edits(at, stale=at) == []  # nothing to edit in the old rows
-        assert storage.request_edits(2, at, actor="daemon", reason="corrected") == [1]
+        edits = storage.correct_item(
+            2,
+            at,
+            title="Actualité 2 bis",
+            summary="",
+            actor="daemon",
+            reason="corrected",
+            edit=True,
+        )
+        assert edits == [1]
         (edit,) = storage.due_edits(at, stale=at)
         assert (edit.delivery.id, edit.attempts, edit.reason, edit.text) == (
             1,

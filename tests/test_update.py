@@ -262,7 +262,15 @@ def test_an_edit_interrupted_by_a_crash_is_done_again(
     with Storage.open(d.config.database) as storage:
         (delivery,) = storage.deliveries_in(DeliveryState.SENT)
         # A process that died during its call: the claim is there, the answer never came.
-        storage.request_edits(delivery.item_id, d.clock(), actor="daemon", reason="again")
+        storage.correct_item(
+            delivery.item_id,
+            d.clock(),
+            title="Conseil municipal le 26 mai",
+            summary="",
+            actor="daemon",
+            reason="again",
+            edit=True,
+        )
         (edit,) = storage.due_edits(d.clock(), stale=d.clock())
         at = d.clock()
         assert storage.claim_edit(edit, at, text="Texte corrigé", stale=at, detail="claimed")

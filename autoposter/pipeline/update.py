@@ -125,8 +125,6 @@ def _decide(
     alerts: Notifier,
     now: datetime,
 ) -> Corrected:
-    # Stored first: a change acted on is never found again, so never alerted twice.
-    storage.correct_item(known.id, title=new.title, summary=new.summary)
     reason = f"corrected at the source: {known.title} -> {new.title}"
     logs.event(
         "item-corrected",
@@ -136,9 +134,19 @@ def _decide(
         link=known.link,
         action=feed.on_update,
     )
-    if feed.on_update == "edit":
-        storage.request_edits(known.id, now, actor="daemon", reason=reason)
-    else:
+    edit = feed.on_update == "edit"
+    # The new text and its edits in one transaction: a change acted on is never found
+    # again (so never alerted on twice), and never recorded without its edits.
+    storage.correct_item(
+        known.id,
+        now,
+        title=new.title,
+        summary=new.summary,
+        actor="daemon",
+        reason=reason,
+        edit=edit,
+    )
+    if not edit:
         alerts.notify(
             Alert(
                 "item-corrected",

@@ -1,11 +1,12 @@
 """Edits: the sent posts whose item was corrected at the source, edited exactly once.
 
-An edit is decided per delivery (``request_edits``: why and when, stored on the
-delivery, committed before any network call) and carried out by moves of
-``DELIVERY_TRANSITIONS`` that start and end in ``sent``: ``claim_edit`` (the
-text fixed, ``editing_at`` set) -> ``mark_edited`` | ``delay_edit`` |
-``fail_edit``. Every move is an audit event and checks ``edit_requested_at``:
-a correction that came during a call stays to do.
+An edit is decided per delivery (``correct_item``: why and when, stored on the
+delivery with the item's new text in one transaction, before any network call)
+and carried out by moves of ``DELIVERY_TRANSITIONS`` that start and end in
+``sent``: ``claim_edit`` (the text fixed, ``editing_at`` set) ->
+``mark_edited`` | ``delay_edit`` | ``fail_edit``. Every move is an audit event
+and checks ``edit_requested_at``: a correction that came during a call stays
+to do.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from autoposter.storage.deliveries import DeliveriesMixin
+from autoposter.storage.deliveries import DeliveriesMixin, move_delivery
 from autoposter.storage.records import DueEdit, KnownText
 from autoposter.storage.schema import deliveries, feeds, items
 from autoposter.types import DeliveryState, Transition
@@ -44,17 +45,27 @@ class EditsMixin(DeliveriesMixin):
             rows = conn.execute(query).all()
         return [KnownText(r.id, r.key, r.link, r.title, r.summary) for r in rows]
 
-    def correct_item(self, item_id: int, *, title: str, summary: str) -> None:
-        """The item as the site now writes it: later posts, edits and comparisons use it."""
+    def correct_item(
+        self,
+        item_id: int,
+        at: datetime,
+        *,
+        title: str,
+        summary: str,
+        actor: str,
+        reason: str,
+        edit: bool,
+    ) -> list[int]:
+        """The item as the site now writes it (later posts, edits and comparisons use it)
+        and, with ``edit``, an edit of each of its sent posts, in one transaction: a
+        correction is never recorded without its edits. An edit still to do is replaced
+        by this one (the latest text wins). Returns the deliveries to edit."""
         with self._tx() as conn:
             conn.execute(
                 items.update().where(items.c.id == item_id).values(title=title, summary=summary)
             )
-
-    def request_edits(self, item_id: int, at: datetime, *, actor: str, reason: str) -> list[int]:
-        """Each sent post of the item is to be edited; an edit still to do is replaced by
-        this one (the latest text wins). Returns the deliveries concerned."""
-        with self._tx() as conn:
+            if not edit:
+                return []
             ids = list(
                 conn.execute(
                     sa.select(deliveries.c.id)
@@ -66,23 +77,24 @@ class EditsMixin(DeliveriesMixin):
                     .order_by(deliveries.c.id)
                 ).scalars()
             )
-        return [
-            int(i)
-            for i in ids
-            if self._transition(
-                i,
-                Transition.REQUEST_EDIT,
-                at,
-                actor=actor,
-                detail=reason,
-                edit_requested_at=at,
-                edit_reason=reason,
-                edit_text=None,
-                edit_attempts=0,
-                edit_next_at=None,
-                editing_at=None,
-            )
-        ]
+            return [
+                int(i)
+                for i in ids
+                if move_delivery(
+                    conn,
+                    i,
+                    Transition.REQUEST_EDIT,
+                    at,
+                    actor=actor,
+                    detail=reason,
+                    edit_requested_at=at,
+                    edit_reason=reason,
+                    edit_text=None,
+                    edit_attempts=0,
+                    edit_next_at=None,
+                    editing_at=None,
+                )
+            ]
 
     def due_edits(
         self,
