@@ -121,13 +121,6 @@ class Transition(enum.StrEnum):
     DELAY_REMOVAL = "delay_removal"  # a retryable error: the retraction is due later
     RESUME_REMOVAL = "resume_removal"  # interrupted (a crash, a paused account): due again
     FAIL_REMOVAL = "fail_removal"  # the network cannot delete it, or gave up
-    # Corrections at the source: a sent post stays sent; the edit work lives in the
-    # delivery's ``edit_*`` columns and each step is an audit event of its own.
-    REQUEST_EDIT = "request_edit"  # the item was corrected: its post is to be edited
-    CLAIM_EDIT = "claim_edit"  # dispatch takes an edit before the network call
-    EDITED = "edited"  # the network took the new text
-    DELAY_EDIT = "delay_edit"  # a retryable error: the edit is due later
-    FAIL_EDIT = "fail_edit"  # the network cannot edit, or gave up: an operator is told
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +159,6 @@ DELIVERY_TRANSITIONS: Mapping[Transition, Move] = MappingProxyType(
         # interrupted removal is simply due again.
         Transition.RESUME_REMOVAL: Move(frozenset({_S.REMOVING}), _S.RETRACTING),
         Transition.FAIL_REMOVAL: Move(frozenset({_S.RETRACTING, _S.REMOVING}), _S.RETRACT_FAILED),
-        # An edit replaces the text of a post that stays online, so every step of it
-        # starts and ends in ``sent``; a post taken back meanwhile is never edited.
-        Transition.REQUEST_EDIT: Move(frozenset({_S.SENT}), _S.SENT),
-        Transition.CLAIM_EDIT: Move(frozenset({_S.SENT}), _S.SENT),
-        Transition.EDITED: Move(frozenset({_S.SENT}), _S.SENT),
-        Transition.DELAY_EDIT: Move(frozenset({_S.SENT}), _S.SENT),
-        Transition.FAIL_EDIT: Move(frozenset({_S.SENT}), _S.SENT),
     }
 )
 

@@ -88,50 +88,6 @@ def insert_new_deliveries(
     )
 
 
-def move_delivery(
-    conn: Connection,
-    delivery_id: int,
-    transition: Transition,
-    at: datetime,
-    *,
-    actor: str,
-    detail: str | None = None,
-    expect_attempts: int | None = None,
-    guard: Sequence[sa.ColumnElement[bool]] = (),
-    **values: Any,
-) -> bool:
-    """``DeliveriesMixin._transition`` inside the caller's transaction, for a move that
-    must commit together with another write (a corrected item and its edits)."""
-    move = DELIVERY_TRANSITIONS[transition]
-    current = conn.execute(
-        sa.select(deliveries.c.state).where(deliveries.c.id == delivery_id)
-    ).scalar()
-    if current is None or current not in move.sources:
-        return False
-    where = [deliveries.c.id == delivery_id, deliveries.c.state == current]
-    if expect_attempts is not None:
-        where.append(deliveries.c.attempts == expect_attempts)
-    where.extend(guard)
-    result = conn.execute(
-        deliveries.update()
-        .where(*where)
-        .values(state=move.target.value, updated_at=at, **{"in_doubt": False, **values})
-    )
-    if result.rowcount != 1:
-        return False
-    conn.execute(
-        delivery_events.insert().values(
-            delivery_id=delivery_id,
-            at=at,
-            from_state=current,
-            to_state=move.target.value,
-            actor=actor,
-            detail=detail,
-        )
-    )
-    return True
-
-
 class DeliveriesMixin(StorageBase):
     """The queue: what is due, what is in doubt, and each delivery's moves."""
 
@@ -326,25 +282,39 @@ class DeliveriesMixin(StorageBase):
         actor: str,
         detail: str | None = None,
         expect_attempts: int | None = None,
-        guard: Sequence[sa.ColumnElement[bool]] = (),
         **values: Any,
     ) -> bool:
         """Move one delivery along ``transition``, with its audit event; False if it was in
         none of the transition's sources (someone else moved it first), or, with
-        ``expect_attempts``, if its attempt count moved since the caller read it, or if
-        the row fails one of the ``guard`` conditions."""
+        ``expect_attempts``, if its attempt count moved since the caller read it."""
+        move = DELIVERY_TRANSITIONS[transition]
         with self._tx() as conn:
-            return move_delivery(
-                conn,
-                delivery_id,
-                transition,
-                at,
-                actor=actor,
-                detail=detail,
-                expect_attempts=expect_attempts,
-                guard=guard,
-                **values,
+            current = conn.execute(
+                sa.select(deliveries.c.state).where(deliveries.c.id == delivery_id)
+            ).scalar()
+            if current is None or current not in move.sources:
+                return False
+            where = [deliveries.c.id == delivery_id, deliveries.c.state == current]
+            if expect_attempts is not None:
+                where.append(deliveries.c.attempts == expect_attempts)
+            result = conn.execute(
+                deliveries.update()
+                .where(*where)
+                .values(state=move.target.value, updated_at=at, **{"in_doubt": False, **values})
             )
+            if result.rowcount != 1:
+                return False
+            conn.execute(
+                delivery_events.insert().values(
+                    delivery_id=delivery_id,
+                    at=at,
+                    from_state=current,
+                    to_state=move.target.value,
+                    actor=actor,
+                    detail=detail,
+                )
+            )
+        return True
 
     def mark_sending(self, delivery_id: int, at: datetime, *, attempts: int) -> bool:
         """Claim a pending delivery before the network call; False if it is not pending, or

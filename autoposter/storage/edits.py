@@ -2,24 +2,61 @@
 
 An edit is decided per delivery (``correct_item``: why and when, stored on the
 delivery with the item's new text in one transaction, before any network call)
-and carried out by moves of ``DELIVERY_TRANSITIONS`` that start and end in
-``sent``: ``claim_edit`` (the text fixed, ``editing_at`` set) ->
-``mark_edited`` | ``delay_edit`` | ``fail_edit``. Every move is an audit event
-and checks ``edit_requested_at``: a correction that came during a call stays
-to do.
+and carried out in steps: ``claim_edit`` (the text fixed, ``editing_at`` set)
+-> ``mark_edited`` | ``delay_edit`` | ``fail_edit``. An edit changes a post
+that stays online, so none of its steps is a move of ``DELIVERY_TRANSITIONS``:
+each applies to a ``sent`` delivery only, leaves it ``sent``, and writes its
+audit event (``sent`` -> ``sent``) in the same transaction. Each checks
+``edit_requested_at``: a correction that came during a call stays to do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from autoposter.storage.deliveries import DeliveriesMixin, move_delivery
+from autoposter.storage.deliveries import DeliveriesMixin
 from autoposter.storage.records import DueEdit, KnownText
-from autoposter.storage.schema import deliveries, feeds, items
-from autoposter.types import DeliveryState, Transition
+from autoposter.storage.schema import deliveries, delivery_events, feeds, items
+from autoposter.types import DeliveryState
+
+_SENT = DeliveryState.SENT.value
+
+
+def _edit_step(
+    conn: Connection,
+    delivery_id: int,
+    at: datetime,
+    *,
+    actor: str,
+    detail: str,
+    guard: Sequence[sa.ColumnElement[bool]] = (),
+    **values: Any,
+) -> bool:
+    """One step of an edit on a sent delivery, with its audit event; False when the
+    delivery is not sent (taken back meanwhile) or fails a ``guard`` condition."""
+    result = conn.execute(
+        deliveries.update()
+        .where(deliveries.c.id == delivery_id, deliveries.c.state == _SENT, *guard)
+        .values(updated_at=at, **values)
+    )
+    if result.rowcount != 1:
+        return False
+    conn.execute(
+        delivery_events.insert().values(
+            delivery_id=delivery_id,
+            at=at,
+            from_state=_SENT,
+            to_state=_SENT,
+            actor=actor,
+            detail=detail,
+        )
+    )
+    return True
 
 
 class EditsMixin(DeliveriesMixin):
@@ -80,10 +117,9 @@ class EditsMixin(DeliveriesMixin):
             return [
                 int(i)
                 for i in ids
-                if move_delivery(
+                if _edit_step(
                     conn,
                     i,
-                    Transition.REQUEST_EDIT,
                     at,
                     actor=actor,
                     detail=reason,
@@ -156,58 +192,62 @@ class EditsMixin(DeliveriesMixin):
             *self._edit_guard(edit.requested_at),
             sa.or_(deliveries.c.editing_at.is_(None), deliveries.c.editing_at < stale),
         ]
-        return self._transition(
-            edit.delivery.id,
-            Transition.CLAIM_EDIT,
-            at,
-            actor="daemon",
-            detail=detail,
-            guard=guard,
-            editing_at=at,
-            edit_text=text,
-            edit_attempts=deliveries.c.edit_attempts + 1,
-        )
+        with self._tx() as conn:
+            return _edit_step(
+                conn,
+                edit.delivery.id,
+                at,
+                actor="daemon",
+                detail=detail,
+                guard=guard,
+                editing_at=at,
+                edit_text=text,
+                edit_attempts=deliveries.c.edit_attempts + 1,
+            )
 
     def mark_edited(self, edit: DueEdit, at: datetime, *, detail: str) -> bool:
         """The network took the text: nothing left to do (unless a newer correction came)."""
-        return self._transition(
-            edit.delivery.id,
-            Transition.EDITED,
-            at,
-            actor="daemon",
-            detail=detail,
-            guard=self._edit_guard(edit.requested_at),
-            edit_requested_at=None,
-            editing_at=None,
-            edit_next_at=None,
-            edited_at=at,
-        )
+        with self._tx() as conn:
+            return _edit_step(
+                conn,
+                edit.delivery.id,
+                at,
+                actor="daemon",
+                detail=detail,
+                guard=self._edit_guard(edit.requested_at),
+                edit_requested_at=None,
+                editing_at=None,
+                edit_next_at=None,
+                edited_at=at,
+            )
 
     def delay_edit(
         self, edit: DueEdit, at: datetime, *, error: str, next_attempt_at: datetime
     ) -> bool:
         """A retryable error: the edit is due again at ``next_attempt_at``."""
-        return self._transition(
-            edit.delivery.id,
-            Transition.DELAY_EDIT,
-            at,
-            actor="daemon",
-            detail=f"edit delayed: {error}",
-            guard=self._edit_guard(edit.requested_at),
-            editing_at=None,
-            edit_next_at=next_attempt_at,
-        )
+        with self._tx() as conn:
+            return _edit_step(
+                conn,
+                edit.delivery.id,
+                at,
+                actor="daemon",
+                detail=f"edit delayed: {error}",
+                guard=self._edit_guard(edit.requested_at),
+                editing_at=None,
+                edit_next_at=next_attempt_at,
+            )
 
     def fail_edit(self, edit: DueEdit, at: datetime, *, error: str) -> bool:
         """Given up (or the network cannot edit): the post keeps its old text."""
-        return self._transition(
-            edit.delivery.id,
-            Transition.FAIL_EDIT,
-            at,
-            actor="daemon",
-            detail=f"not edited: {error}",
-            guard=self._edit_guard(edit.requested_at),
-            edit_requested_at=None,
-            editing_at=None,
-            edit_next_at=None,
-        )
+        with self._tx() as conn:
+            return _edit_step(
+                conn,
+                edit.delivery.id,
+                at,
+                actor="daemon",
+                detail=f"not edited: {error}",
+                guard=self._edit_guard(edit.requested_at),
+                edit_requested_at=None,
+                editing_at=None,
+                edit_next_at=None,
+            )
