@@ -26,6 +26,7 @@ from autoposter.pipeline import (
     FeedParser,
     PollResult,
     dispatch_due,
+    edit_due,
     poll_feed,
     reconcile,
     retract_due,
@@ -138,6 +139,15 @@ class Runtime:
             # Taking back comes before posting: a retracted item must not wait behind
             # a backlog, and its deliveries not yet sent are skipped first.
             retract_due(
+                config=self.config,
+                storage=self.storage,
+                publishers=self.publishers,
+                alerts=self.alerts,
+                now=self.now,
+                limit=DISPATCH_BATCH,
+            )
+            # Corrections at the source: edits are small and the posts are already out.
+            edit_due(
                 config=self.config,
                 storage=self.storage,
                 publishers=self.publishers,

@@ -223,6 +223,17 @@ class RetractOutcome(enum.StrEnum):
     CLAIMED = "claimed"  # another process took it first
 
 
+class EditOutcome(enum.StrEnum):
+    """What one attempt at one edit of a sent post came to."""
+
+    EDITED = "edited"
+    RETRY = "retry"  # a retryable failure: tried again later
+    PAUSED = "paused"  # the account was paused; the edit waits for it
+    CANNOT = "cannot"  # the network cannot edit (or the text was written by hand): alerted
+    FAILED = "failed"  # given up: an operator is told
+    CLAIMED = "claimed"  # another process took it first, or a newer correction replaced it
+
+
 @dataclass(frozen=True, slots=True)
 class SentPost:
     """A post autoposter made, as ``delete`` needs it: the network's id and URL, the
@@ -311,12 +322,14 @@ class Publisher(Protocol):
     ``writer_type`` is the class of the pure half, built from the same options
     minus the secrets, or None; ``can_delete`` says whether ``delete`` can take a
     post back, which it does idempotently: a post already gone is ``Removal.GONE``,
-    a failure raises ``PublishError``.
+    a failure raises ``PublishError``; ``can_edit`` says whether ``edit`` can replace a
+    post's text, which it does idempotently (sending the same text twice is harmless).
     """
 
     kind: ClassVar[str]
     can_find: ClassVar[bool]
     can_delete: ClassVar[bool]
+    can_edit: ClassVar[bool]
     writer_type: ClassVar[type[Writer] | None]
 
     def attach_state(self, state: AccountStore) -> None: ...
@@ -332,5 +345,7 @@ class Publisher(Protocol):
     def check(self) -> AccountInfo: ...
 
     def delete(self, sent: SentPost) -> Removal: ...
+
+    def edit(self, sent: SentPost, text: str) -> None: ...
 
     def close(self) -> None: ...

@@ -471,3 +471,46 @@ def test_schema_0005_upgrades_to_the_console_tables_with_its_data(database_url: 
         assert storage.users() == []
         assert storage.add_user("marie", "argon2-hash-for-tests", "editor", at)
         assert [u.name for u in storage.users()] == ["marie"]
+
+
+def test_schema_0006_upgrades_to_the_edit_columns_with_its_data(database_url: str) -> None:
+    _database_at_first_schema(database_url)
+    storage = Storage(database_url)
+    try:
+        with storage._tx() as conn:
+            command.upgrade(_alembic_config(conn), "0006")
+        at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        assert storage.add_user("marie", "argon2-hash-for-tests", "editor", at)
+    finally:
+        storage.close()
+    with Storage.open(database_url) as storage:  # upgrades to the head
+        assert storage.schema_revision() == (SCHEMA_HEAD, SCHEMA_HEAD)
+        kept = storage.delivery(1)
+        assert kept is not None
+        assert (kept.state, kept.remote_id) == ("sent", "42")
+        assert [u.name for u in storage.users()] == ["marie"]
+        since = datetime(2026, 1, 1, tzinfo=UTC)
+        (known,) = storage.sent_texts("actu", sent_since=since)
+        assert known.id == 2
+        assert storage.due_edits(at, stale=at) == []  # nothing to edit in the old rows
+        edits = storage.correct_item(
+            2,
+            at,
+            title="Actualité 2 bis",
+            summary="",
+            actor="daemon",
+            reason="corrected",
+            edit=True,
+        )
+        assert edits == [1]
+        (edit,) = storage.due_edits(at, stale=at)
+        assert (edit.delivery.id, edit.attempts, edit.reason, edit.text) == (
+            1,
+            0,
+            "corrected",
+            None,
+        )
+        assert storage.claim_edit(edit, at, text="new", stale=at, detail="editing")
+        assert storage.mark_edited(edit, at, detail="edited: corrected")
+        assert storage.due_edits(at, stale=at) == []
+        assert storage.delivery(1).state == "sent"  # type: ignore[union-attr]

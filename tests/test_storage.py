@@ -73,7 +73,7 @@ def poll(
 
 def test_migrations_match_the_tables(storage: Storage) -> None:
     current, head = storage.schema_revision()
-    assert current == head == SCHEMA_HEAD == "0006"
+    assert current == head == SCHEMA_HEAD == "0007"
     with storage._engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
@@ -98,7 +98,7 @@ def test_an_up_to_date_database_opens_without_importing_alembic(tmp_path: Path) 
 def test_migrate_is_idempotent(database_url: str) -> None:
     for _ in range(3):
         with Storage.open(database_url) as s:
-            assert s.schema_revision() == ("0006", "0006")
+            assert s.schema_revision() == ("0007", "0007")
 
 
 def test_items_are_stored_once_and_round_trip(storage: Storage) -> None:

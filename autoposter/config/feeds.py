@@ -18,6 +18,7 @@ from autoposter.config.model import (
     DEFAULT_WITHDRAW_WINDOW,
     MAX_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
+    UPDATE_ACTIONS,
     WITHDRAW_ACTIONS,
     AccountConfig,
     FeedConfig,
@@ -43,6 +44,7 @@ class Settings:
     max_bytes: int = DEFAULT_MAX_BYTES
     on_withdraw: str = WITHDRAW_ACTIONS[0]
     withdraw_window: float = DEFAULT_WITHDRAW_WINDOW
+    on_update: str = UPDATE_ACTIONS[0]
 
 
 def _one_of(choices: tuple[str, ...]) -> Check:
@@ -72,6 +74,7 @@ _SETTINGS = MappingProxyType(
         "max_bytes": Field("max_bytes", Reader.max_bytes),
         "on_withdraw": Field("on_withdraw", _one_of(WITHDRAW_ACTIONS)),
         "withdraw_window": Field("withdraw_window", duration(0.0, 90 * 86400.0)),
+        "on_update": Field("on_update", _one_of(UPDATE_ACTIONS)),
     }
 )
 _FEED_KEYS = (
@@ -140,6 +143,7 @@ def feed(
         urgent=_filter(reader, block.get("urgent"), join(path, "urgent")),
         on_withdraw=settings.on_withdraw,
         withdraw_window=settings.withdraw_window,
+        on_update=settings.on_update,
     )
 
 

@@ -31,6 +31,9 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 #: What a feed does when an item it posted is withdrawn at the source (``on_withdraw``):
 #: the first is the default.
 WITHDRAW_ACTIONS = ("alert", "retract", "ignore")
+#: What a feed does when an item it posted is corrected at the source (``on_update``):
+#: the first is the default.
+UPDATE_ACTIONS = ("alert", "edit", "ignore")
 DEFAULT_WITHDRAW_WINDOW = 7 * 86400.0
 CONFIG_FILE_NAME = "autoposter.yaml"
 CONFIG_ENV_VAR = "AUTOPOSTER_CONFIG"
@@ -111,6 +114,9 @@ class FeedConfig:
     # checked for items posted within ``withdraw_window``.
     on_withdraw: str = WITHDRAW_ACTIONS[0]
     withdraw_window: float = DEFAULT_WITHDRAW_WINDOW
+    # Corrected at the source (title or summary, within ``withdraw_window``):
+    # ``on_update`` is alert | edit | ignore.
+    on_update: str = UPDATE_ACTIONS[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,10 @@ blackouts -> render -> claim (``sending`` committed before the network call)
 (committed before the network call) -> delete -> ``retracted`` | later |
 ``retract_failed``.
 
+``edit_due`` (update.py): corrections at the source found by the poll ->
+due edits -> render again -> claim (committed before the network call) ->
+edit -> done | later | an alert.
+
 Expected failures (a feed down, a network refusing a post) are values in the
 results and lines in the log; the other feeds and accounts go on.
 """
@@ -39,12 +43,15 @@ from autoposter.pipeline.poll import (
     poll_feed,
 )
 from autoposter.pipeline.retract import Retraction, RetractResult, retract_due
+from autoposter.pipeline.update import EditAttempt, EditResult, edit_due, is_material
 
 __all__ = [
     "APPROVAL_REQUIRED",
     "Backoff",
     "Clock",
     "DispatchResult",
+    "EditAttempt",
+    "EditResult",
     "FeedFetcher",
     "FeedParser",
     "Pacing",
@@ -53,7 +60,9 @@ __all__ = [
     "Retraction",
     "can_find",
     "dispatch_due",
+    "edit_due",
     "feed_due",
+    "is_material",
     "needs_approval",
     "oldest_first",
     "plan",

@@ -15,6 +15,7 @@ from autoposter.alerts import Alert, LogOnly, Notifier
 from autoposter.config import Config, FeedConfig
 from autoposter.errors import FeedError
 from autoposter.pipeline.common import Clock, FeedFetcher, utcnow
+from autoposter.pipeline.update import check_updates
 from autoposter.pipeline.withdraw import check_withdrawals
 from autoposter.routing import accepts, matches
 from autoposter.storage import FeedState, NewItem, PlannedDelivery, Storage
@@ -133,6 +134,8 @@ def poll_feed(
         last_modified=fetched.last_modified,
         body_hash=fetched.body_hash,
     )
+    if not baseline:  # a baseline has posted nothing to correct
+        check_updates(feed, parsed, storage=storage, alerts=alerts, now=now())
     gone = _withdrawals(feed, parsed, storage, fetcher, alerts, now, baseline)
     held = sum(1 for entry in new for d in entry.deliveries if d.state is DeliveryState.HELD)
     burst = len(fresh) > feed.burst_limit and not baseline

@@ -84,10 +84,12 @@ def _with_capabilities(cls: type[Publisher]) -> type[Publisher]:
         for name in (
             "can_find",
             "can_delete",
+            "can_edit",
             "writer_type",
             "attach_state",
             "attach_networks",
             "delete",
+            "edit",
         )
     ):
         return cls

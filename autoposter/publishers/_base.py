@@ -167,6 +167,9 @@ class Capabilities:
     # Whether ``delete`` can take a post back; without it a retraction is reported
     # to the operator as something to do by hand.
     can_delete: ClassVar[bool] = False
+    # Whether ``edit`` can replace a sent post's text; without it a correction at the
+    # source is reported to the operator instead.
+    can_edit: ClassVar[bool] = False
     # The pure half, for rendering without a client (previews, the web console).
     writer_type: ClassVar[type[WriterType] | None] = None
 
@@ -189,6 +192,10 @@ class Capabilities:
     def delete(self, sent: SentPost) -> Removal:
         """Refused: this network (or plugin) cannot take a post back."""
         raise RejectedError(sent.account, "this network cannot delete posts")
+
+    def edit(self, sent: SentPost, text: str) -> None:
+        """Refused: this network (or plugin) cannot edit a post."""
+        raise RejectedError(sent.account, "this network cannot edit posts")
 
 
 class PublisherBase(Capabilities):

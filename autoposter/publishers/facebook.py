@@ -231,6 +231,16 @@ class FacebookPublisher(PublisherBase):
                 raise
         return Removal.DELETED
 
+    can_edit: ClassVar[bool] = True
+
+    def edit(self, sent: SentPost, text: str) -> None:
+        """``POST /{post-id}`` with the new ``message``; the link card stays as it was."""
+        path = f"{self._graph.version}/{sent.remote_id}"
+        with self._lock:
+            self._call(
+                lambda: self._graph.request(path, post_args={"message": text}, method="POST")
+            )
+
     # -- errors ------------------------------------------------------------------------
 
     def _call(self, fn: Callable[[], _T]) -> _T:

@@ -318,6 +318,17 @@ class LinkedInPublisher(PublisherBase):
                 raise
         return Removal.DELETED
 
+    can_edit: ClassVar[bool] = True
+
+    def edit(self, sent: SentPost, text: str) -> None:
+        """A partial update of the post: only its ``commentary`` may change (the article
+        card keeps the title it was posted with)."""
+        self._check_token()
+        path = f"/rest/posts/{quote(sent.remote_id, safe='')}"
+        body = {"patch": {"$set": {"commentary": little(text)}}}
+        with self._lock:
+            self._send("POST", path, json=body, headers={"X-RestLi-Method": "PARTIAL_UPDATE"})
+
     # -- helpers -----------------------------------------------------------------------
 
     def _check_token(self) -> None:

@@ -379,6 +379,19 @@ class MastodonPublisher(PublisherBase):
                 raise self._error(e, "delete the post") from e
         return Removal.DELETED
 
+    can_edit: ClassVar[bool] = True
+
+    def edit(self, sent: SentPost, text: str) -> None:
+        """``PUT /api/v1/statuses/:id`` with the new text: the status keeps its boosts,
+        replies and favourites, and the instance shows it as edited."""
+        from mastodon import MastodonError
+
+        with self._lock:
+            try:
+                self._api.status_update(sent.remote_id, text)
+            except MastodonError as e:
+                raise self._error(e, "edit the post") from e
+
     # -- helpers ---------------------------------------------------------------
 
     @property

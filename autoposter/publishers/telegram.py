@@ -227,6 +227,29 @@ class TelegramPublisher(PublisherBase):
                     raise
         return Removal.WITHDRAWN
 
+    can_edit: ClassVar[bool] = True
+
+    def edit(self, sent: SentPost, text: str) -> None:
+        """``editMessageText``; Telegram refuses the same text again as "not modified",
+        which is an edit already made (an attempt interrupted after the call)."""
+        body = {
+            "chat_id": self.chat_id,
+            "message_id": int(sent.remote_id),
+            "text": html.escape(text, quote=False),
+            "parse_mode": "HTML",
+            "link_preview_options": (
+                {"url": sent.link, "prefer_large_media": True}
+                if self.link_preview
+                else {"is_disabled": True}
+            ),
+        }
+        with self._lock:
+            try:
+                self._call("editMessageText", body)
+            except RejectedError as e:
+                if "not modified" not in e.message.lower():
+                    raise
+
     # -- errors ------------------------------------------------------------------------
 
     def _call(self, method: str, body: Mapping[str, Any]) -> Any:

@@ -2,7 +2,7 @@
 
 - ``base``: the engine, transactions, the translation of database errors into
   ``StorageError``, the schema version and migrations.
-- ``feeds``, ``items``, ``deliveries``, ``retractions``, ``accounts``: one
+- ``feeds``, ``items``, ``deliveries``, ``retractions``, ``edits``, ``accounts``: one
   mixin each, with the queries and writes of that domain; ``reports``:
   read-only queries for ``status`` and export; ``watch``: the reputation
   watch's own store; ``users``: the web console's users, sessions and edited
@@ -25,13 +25,16 @@ from __future__ import annotations
 from autoposter.storage.accounts import AccountsMixin, AccountState
 from autoposter.storage.base import SCHEMA_HEAD, transaction
 from autoposter.storage.deliveries import DeliveriesMixin
+from autoposter.storage.edits import EditsMixin
 from autoposter.storage.items import ItemsMixin, storage_key
 from autoposter.storage.records import (
     AccountSummary,
     DueDelivery,
+    DueEdit,
     EventRecord,
     FeedState,
     FeedSummary,
+    KnownText,
     NewItem,
     PlannedDelivery,
     PostedItem,
@@ -51,9 +54,11 @@ __all__ = [
     "AccountState",
     "AccountSummary",
     "DueDelivery",
+    "DueEdit",
     "EventRecord",
     "FeedState",
     "FeedSummary",
+    "KnownText",
     "NewItem",
     "PlannedDelivery",
     "PostedItem",
@@ -69,7 +74,13 @@ __all__ = [
 
 
 class Storage(
-    UsersMixin, ReportsMixin, AccountsMixin, RetractionsMixin, DeliveriesMixin, ItemsMixin
+    UsersMixin,
+    ReportsMixin,
+    AccountsMixin,
+    EditsMixin,
+    RetractionsMixin,
+    DeliveriesMixin,
+    ItemsMixin,
 ):
     """Feeds, items, deliveries and accounts in one SQLAlchemy database (SQLite or PostgreSQL)."""
 

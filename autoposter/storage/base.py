@@ -24,7 +24,7 @@ __all__ = ["SCHEMA_HEAD", "StorageBase", "transaction", "wrap_exceptions"]
 
 # The newest migration (storage/migrations/versions); a test checks they agree. A database
 # already there is opened without importing Alembic, which costs the daemon 11 MB.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 _SQLITE_BUSY_MS = 10_000
 # Owner reads and writes, autoposter's group reads (backups, the web console), others nothing.

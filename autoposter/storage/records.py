@@ -204,3 +204,30 @@ class SessionRecord:
     role: str
     csrf: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KnownText:
+    """A posted item's stored title and summary, as corrections at the source compare
+    them with the feed's; ``key`` as stored."""
+
+    id: int
+    key: str
+    link: str
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class DueEdit:
+    """A sent post whose edit is due: the delivery, when the edit was decided (which
+    every later move checks, so a newer correction is never marked done by an older
+    call), its attempts so far, why, and the text of an interrupted attempt (None
+    before the first)."""
+
+    delivery: DueDelivery
+    requested_at: datetime
+    attempts: int
+    reason: str
+    text: str | None
+    interrupted: bool

@@ -123,6 +123,17 @@ deliveries = Table(
     Column("retract_requested_at", UTCDateTime, nullable=True),
     Column("retracted_by", String(64), nullable=True),
     Column("retract_reason", Text, nullable=True),
+    # An edit decided (the item was corrected at the source): the text to put on the
+    # post and why, committed before any network call; cleared once the network took
+    # it. ``editing_at``: a call under way since then (older than ``reconcile_after``:
+    # its process died, and editing again is harmless).
+    Column("edit_requested_at", UTCDateTime, nullable=True),
+    Column("edit_text", Text, nullable=True),
+    Column("edit_reason", Text, nullable=True),
+    Column("edit_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("edit_next_at", UTCDateTime, nullable=True),
+    Column("editing_at", UTCDateTime, nullable=True),
+    Column("edited_at", UTCDateTime, nullable=True),
     UniqueConstraint("item_id", "account"),
     Index(None, "state", "next_attempt_at"),
 )

@@ -38,7 +38,9 @@ class FakeFacebook(ApiServer):
         self.route("GET", VERSION + r"/(?P<page>\d+)/feed", self.list_posts)
         self.route("GET", VERSION + r"/(?P<page>\d+)", self.page)
         self.route("DELETE", VERSION + r"/(?P<post>\d+_\d+)", self.delete_post)
+        self.route("POST", VERSION + r"/(?P<post>\d+_\d+)", self.update_post)
         self.deleted: list[str] = []  # ids of the posts deleted, in order
+        self.edited: list[tuple[str, str]] = []  # (id, new message) of each edit, in order
 
     def reset(self) -> None:
         """Forget what was received and any fault not yet used (a server shared by tests)."""
@@ -47,6 +49,7 @@ class FakeFacebook(ApiServer):
             self._faults.clear()
         self.posts.clear()
         self.deleted.clear()
+        self.edited.clear()
 
     def _token(self, request: ApiRequest, params: dict[str, list[str]]) -> None:
         token = (params.get("access_token") or [""])[0]
@@ -106,6 +109,24 @@ class FakeFacebook(ApiServer):
                 }
             data.append(entry)
         return ApiResponse.json({"data": data, "paging": {}})
+
+    def update_post(self, request: ApiRequest) -> ApiResponse:
+        """``POST /{post-id}`` with ``message``: ``{"success": true}``; a post that is not
+        there is error 100, "does not exist"."""
+        form = request.form()
+        self._token(request, {**request.query, **form})
+        assert request.match is not None
+        post_id = request.match["post"]
+        message = (form.get("message") or [""])[0]
+        if not message:
+            raise graph_error(400, 100, "(#100) Missing message")
+        with self._plock:
+            post = next((p for p in self.posts if p["id"] == post_id), None)
+            if post is None:
+                raise graph_error(400, 100, f"Object with ID '{post_id}' does not exist")
+            post["message"] = message
+            self.edited.append((post_id, message))
+        return ApiResponse.json({"success": True})
 
     def delete_post(self, request: ApiRequest) -> ApiResponse:
         """``DELETE /{post-id}``: ``{"success": true}``; a post that is not there is the

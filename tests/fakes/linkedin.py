@@ -86,7 +86,9 @@ class FakeLinkedIn(ApiServer):
         self.route("GET", r"/rest/posts", self.find_posts)
         self.route("GET", r"/rest/organizations/(?P<id>\d+)", self.organization)
         self.route("DELETE", r"/rest/posts/(?P<urn>[^/]+)", self.delete_post)
+        self.route("POST", r"/rest/posts/(?P<urn>[^/]+)", self.update_post)
         self.deleted: list[str] = []  # urns of the posts deleted, in order
+        self.edited: list[tuple[str, str]] = []  # (urn, new commentary) of each edit
 
     def reset(self) -> None:
         """Forget what was received and any fault not yet used (a server shared by tests)."""
@@ -95,6 +97,7 @@ class FakeLinkedIn(ApiServer):
             self._faults.clear()
         self.posts.clear()
         self.deleted.clear()
+        self.edited.clear()
 
     def _headers(self, request: ApiRequest, *, write: bool) -> None:
         token = request.bearer()
@@ -174,6 +177,30 @@ class FakeLinkedIn(ApiServer):
             for p in recent
         ]
         return ApiResponse.json({"elements": elements, "paging": {"count": count, "start": 0}})
+
+    def update_post(self, request: ApiRequest) -> ApiResponse:
+        """``POST /rest/posts/{encoded urn}`` with ``X-RestLi-Method: PARTIAL_UPDATE`` and
+        ``{"patch": {"$set": {...}}}``: 204; only ``commentary`` may be set."""
+        self._headers(request, write=True)
+        if request.headers.get("x-restli-method", "").upper() != "PARTIAL_UPDATE":
+            raise li_error(400, "X-RestLi-Method PARTIAL_UPDATE is required")
+        assert request.match is not None
+        urn = unquote(request.match["urn"])
+        patch = (request.json() or {}).get("patch") or {}
+        changes = patch.get("$set") if isinstance(patch, dict) else None
+        if not isinstance(changes, dict) or set(changes) != {"commentary"}:
+            raise li_error(422, "ERROR :: /patch :: only commentary can be updated")
+        commentary = changes["commentary"]
+        if not isinstance(commentary, str) or len(commentary) > 3000:
+            raise li_error(422, "/commentary :: must be a string of at most 3000 characters")
+        with self._plock:
+            post = next((p for p in self.posts if p["id"] == urn), None)
+            if post is None:
+                raise li_error(404, "Not found")
+            post["commentary"] = commentary
+            post["displayed"] = displayed(commentary)
+            self.edited.append((urn, commentary))
+        return ApiResponse(204, b"", {})
 
     def delete_post(self, request: ApiRequest) -> ApiResponse:
         """``DELETE /rest/posts/{encoded urn}`` with ``X-RestLi-Method: DELETE``: 204, also

@@ -98,7 +98,9 @@ class FakeMastodon(ApiServer):
         self.route("POST", r"/api/v2/media", self.post_media)
         self.route("GET", r"/api/v1/media/(?P<id>\d+)", self.get_media)
         self.route("DELETE", r"/api/v1/statuses/(?P<id>\d+)", self.delete_status)
+        self.route("PUT", r"/api/v1/statuses/(?P<id>\d+)", self.update_status)
         self.deleted: list[str] = []  # ids of the statuses deleted, in order
+        self.edited: list[tuple[str, str]] = []  # (id, new text) of each edit, in order
 
     def reset(self, *, max_characters: int = 500) -> None:
         """Forget everything received, as a fresh instance (tests share one server)."""
@@ -107,6 +109,7 @@ class FakeMastodon(ApiServer):
             self._faults.clear()
             self.statuses.clear()
             self.deleted.clear()
+            self.edited.clear()
             self.media.clear()
             self._keys.clear()
             self.max_characters = max_characters
@@ -241,6 +244,25 @@ class FakeMastodon(ApiServer):
             self.statuses.remove(status)
             self.deleted.append(status.id)
         return ApiResponse.json({**self._status_json(status), "text": status.text})
+
+    def update_status(self, request: ApiRequest) -> ApiResponse:
+        """``PUT /api/v1/statuses/:id``: the status with its new text (the whole text is
+        replaced, not patched); 404 when there is none, 422 for a blank or long text."""
+        request.require_bearer(self.token)
+        assert request.match is not None
+        form = request.form()
+        text = form.get("status", [""])[0]
+        with self._data_lock:
+            status = next((s for s in self.statuses if s.id == request.match["id"]), None)
+            if status is None:
+                raise ApiError(404, {"error": "Record not found"})
+            if not text.strip():
+                raise ApiError(422, {"error": "Validation failed: Text can't be blank"})
+            if server_length(text, status.spoiler_text) > self.max_characters:
+                raise ApiError(422, {"error": "Validation failed: Text character limit"})
+            status.text = text
+            self.edited.append((status.id, text))
+        return ApiResponse.json({**self._status_json(status), "edited_at": "2026-12-08T00:00Z"})
 
     # -- helpers ---------------------------------------------------------------
 
