@@ -75,7 +75,7 @@ def make(
         "user_id": ft.USER_ID,
         "access_token": ft.TOKEN,
         "api_url": server.url,
-        "timeout": 5,
+        "timeout": "5s",
     }
     p = ThreadsPublisher(name=name, **{**defaults, **options})  # type: ignore[arg-type]
     p.sleep = lambda _seconds: None

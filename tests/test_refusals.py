@@ -40,7 +40,7 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
 
 def _mastodon(server: Any) -> Any:
-    return MastodonPublisher(name="a", api_url=server.url, access_token=fm.TOKEN, timeout=5)
+    return MastodonPublisher(name="a", api_url=server.url, access_token=fm.TOKEN, timeout="5s")
 
 
 def _bluesky(server: Any) -> Any:
@@ -49,13 +49,13 @@ def _bluesky(server: Any) -> Any:
         handle=fb_sky.HANDLE,
         app_password=fb_sky.APP_PASSWORD,
         api_url=server.url,
-        timeout=5,
+        timeout="5s",
     )
 
 
 def _facebook(server: Any) -> Any:
     return FacebookPublisher(
-        name="a", page_id=ff.PAGE_ID, access_token=ff.PAGE_TOKEN, api_url=server.url, timeout=5
+        name="a", page_id=ff.PAGE_ID, access_token=ff.PAGE_TOKEN, api_url=server.url, timeout="5s"
     )
 
 
@@ -67,7 +67,7 @@ def _x(server: Any) -> Any:
         access_token=fx.ACCESS_TOKEN,
         access_token_secret=fx.ACCESS_TOKEN_SECRET,
         api_url=server.url,
-        timeout=5,
+        timeout="5s",
     )
 
 
@@ -77,18 +77,18 @@ def _linkedin(server: Any) -> Any:
         organization_id=fl.ORGANIZATION_ID,
         access_token=fl.TOKEN,
         api_url=server.url,
-        timeout=5,
+        timeout="5s",
     )
 
 
 def _telegram(server: Any) -> Any:
     return TelegramPublisher(
-        name="a", bot_token=ft.TOKEN, chat_id=ft.CHANNEL, api_url=server.url, timeout=5
+        name="a", bot_token=ft.TOKEN, chat_id=ft.CHANNEL, api_url=server.url, timeout="5s"
     )
 
 
 def _webhook(server: Any) -> Any:
-    return WebhookPublisher(name="a", url=server.hook_url, secret=fw.SECRET, timeout=5)
+    return WebhookPublisher(name="a", url=server.hook_url, secret=fw.SECRET, timeout="5s")
 
 
 @dataclass(frozen=True)

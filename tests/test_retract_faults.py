@@ -74,7 +74,7 @@ def test_retractions_exactly_once_under_kill_9(
                 "give_up_after": "1h",
             },
             "accounts": {
-                name: {**block, "timeout": 1} for name, block in accounts_block(networks).items()
+                name: {**block, "timeout": "1s"} for name, block in accounts_block(networks).items()
             },
             "feeds": {
                 "actu": {

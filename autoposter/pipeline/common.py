@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from autoposter.fetch import Trust
 from autoposter.types import Fetched, NotModified
+
+if TYPE_CHECKING:
+    # For the type only: the web console reaches the pipeline's rules, and must not
+    # load an HTTP client for it.
+    from autoposter.fetch import Trust
 
 Clock = Callable[[], datetime]
 

@@ -95,7 +95,7 @@ MAX_LINKS: Final = 5
 DAILY_QUOTA: Final = 250
 FIND_COUNT: Final = 25
 TOPIC_MAX: Final = 50
-REFRESH_AFTER: Final = 7 * 86400.0
+REFRESH_AFTER: Final = "7d"
 TOKEN_LIFETIME: Final = 60 * 86400.0
 WARN_DAYS: Final = 10
 # Seconds between reads of a container still in progress: 30 s in all, the bound of a post.
