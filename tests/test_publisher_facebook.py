@@ -233,3 +233,26 @@ def test_check_names_the_page(publisher: FacebookPublisher) -> None:
 def test_page_id_must_be_numeric() -> None:
     with pytest.raises(ValueError, match="page_id"):
         FacebookPublisher(name="fb", page_id="mairie-exempleville", access_token="tok")
+
+
+def test_deleting_a_post_already_gone_is_gone_and_pauses_nothing(
+    publisher: FacebookPublisher,
+) -> None:
+    # After a crash, the deletion made before it is asked for again: the Graph API then
+    # answers error 100, subcode 33, "does not exist", which must not read as a Page
+    # the token cannot see.
+    from autoposter.types import Removal, SentPost
+
+    post = publisher.render(item(), SPEC)
+    receipt = publisher.publish(post, key="d1")
+    sent = SentPost(
+        account="ville_fb",
+        remote_id=receipt.remote_id,
+        url=receipt.url,
+        key="d1",
+        sent_at=None,
+        link=post.link,
+        title=post.title,
+    )
+    assert publisher.delete(sent) is Removal.DELETED
+    assert publisher.delete(sent) is Removal.GONE

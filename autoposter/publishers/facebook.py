@@ -51,6 +51,7 @@ FIND_COUNT = 25
 TOKEN_CODES = {102, 190}  # the token expired, was revoked or is invalid
 PERMISSION_CODES = {3, 10} | set(range(200, 300))  # a permission or a page role is missing
 BLOCKED_CODE = 368  # the Page is blocked from posting for a while (policy)
+NOT_FOUND_CODE = 100  # "does not exist" (also the code of NO_PAGE)
 NO_PAGE = (100, 33)  # (code, subcode): the page_id is unknown or the token cannot see it
 RATE_CODES = {4, 17, 32, 613, 80001, 341}
 TRANSIENT_CODES = {1, 2}
@@ -221,14 +222,14 @@ class FacebookPublisher(PublisherBase):
 
     def delete(self, sent: SentPost) -> Removal:
         """``DELETE /{post-id}``. The Graph API answers a post that no longer exists with
-        its "does not exist" error (code 100), which means gone."""
+        its "does not exist" error (code 100), which means gone: after a crash, the
+        deletion made before it is asked for again. That answer is read here, before the
+        error mapping, where code 100 with subcode 33 would say the Page is unknown."""
         with self._lock:
             try:
-                self._call(lambda: self._graph.delete_object(sent.remote_id))
-            except RejectedError as e:
-                if "does not exist" in e.message:
-                    return Removal.GONE
-                raise
+                self._call(lambda: self._graph.delete_object(sent.remote_id), deleting=True)
+            except _Gone:
+                return Removal.GONE
         return Removal.DELETED
 
     can_edit: ClassVar[bool] = True
@@ -243,28 +244,37 @@ class FacebookPublisher(PublisherBase):
 
     # -- errors ------------------------------------------------------------------------
 
-    def _call(self, fn: Callable[[], _T]) -> _T:
+    def _call(self, fn: Callable[[], _T], *, deleting: bool = False) -> _T:
         import facebook
         import requests
 
         try:
             return fn()
         except _HttpError as e:
-            raise self._translate(e.error, e.status, e.headers) from None
+            raise self._translate(e.error, e.status, e.headers, deleting=deleting) from None
         except facebook.GraphAPIError as e:
             result = e.result if isinstance(e.result, Mapping) else {}
             error = result.get("error") if isinstance(result.get("error"), Mapping) else {}
-            raise self._translate(error or {"message": str(e)}, None, {}) from None
+            raise self._translate(
+                error or {"message": str(e)}, None, {}, deleting=deleting
+            ) from None
         except requests.RequestException as e:
             # The exception's text names the URL, whose query carries the token on reads.
             raise _http.transport_error(self.name, e, what="cannot reach the Graph API") from None
 
     def _translate(
-        self, error: Mapping[str, Any], status: int | None, headers: Mapping[str, str]
+        self,
+        error: Mapping[str, Any],
+        status: int | None,
+        headers: Mapping[str, str],
+        *,
+        deleting: bool = False,
     ) -> Exception:
         code = error.get("code")
         code = code if isinstance(code, int) else None
         message = logs.redact(str(error.get("message") or "no details"), [self._token])[:500]
+        if deleting and code == NOT_FOUND_CODE and "does not exist" in message:
+            return _Gone()
         said = f"(HTTP {status}, code {code}): {message}" if status else f"(code {code}): {message}"
         if code == DUPLICATE_CODE:
             return _Duplicate()
@@ -309,6 +319,13 @@ class FacebookPublisher(PublisherBase):
 class _Duplicate(PublishError):
     def __init__(self) -> None:
         super().__init__("", "duplicate")
+
+
+class _Gone(PublishError):
+    """The post to delete is no longer there."""
+
+    def __init__(self) -> None:
+        super().__init__("", "gone")
 
 
 def _mentions(entry: Mapping[str, Any], link: str) -> bool:
